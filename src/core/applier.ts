@@ -1,0 +1,245 @@
+/**
+ * The node applier: how each layer is replayed under the gradient tape (the "head").
+ *
+ * Every per-layer special case of tfcam lives here, in one place:
+ * - convolutions (Conv2D, DepthwiseConv2D, SeparableConv2D) and Dense run unfused, so their backward
+ *   pass computes the input gradient only (tfjs' fused kernels eagerly compute the filter gradient
+ *   too; on wasm that kernel does not even exist);
+ * - optionally (wasm by default) the input gradient of a convolution is a forward convolution with
+ *   the flipped kernel (see convgrad.ts);
+ * - BatchNormalization is explicit tensor math (tfjs 4.22 crashes under a tape with `scale: false`,
+ *   tfjs#2868);
+ * - AveragePooling2D with 'same' padding gets a gradient that excludes padded cells, like its forward;
+ * - the explained output's softmax/sigmoid is skipped when explaining logits;
+ * - guided backpropagation swaps ReLU-like activations for guided ones.
+ * Every other layer is applied with `layer.apply(x, { training: false })`.
+ *
+ * Nothing here touches the model: weights are read, never written; no property is set on any layer.
+ *
+ * @internal
+ * @module
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { Step } from './graph.js';
+import type { ActivationLike, LayerLike } from './tfjs-types.js';
+import { readWeight } from './tfjs-types.js';
+import { avgPoolSame, conv2dForwardGrad, depthwiseForwardGrad, unaryCustomGrad } from './convgrad.js';
+
+type Pair = [number, number];
+
+/** Per-run choices of the applier. */
+export interface ApplyContext {
+  /** The step whose output activation (softmax/sigmoid) is skipped, or null. */
+  readonly stripActivationOf: Step | null;
+  /** Replace ReLU-like units by guided ReLUs (Springenberg et al. 2015). */
+  readonly guided: boolean;
+  /** Compute convolution input gradients with forward convolutions (flipped kernels). */
+  readonly forwardConvGrad: boolean;
+}
+
+/** Activation names that are skipped when explaining the pre-activation score. */
+const SQUASHING = new Set(['softmax', 'sigmoid']);
+
+function pair(v: unknown, fallback: number): Pair {
+  if (typeof v === 'number') return [v, v];
+  if (Array.isArray(v) && v.length >= 2) return [Number(v[0]), Number(v[1])];
+  if (Array.isArray(v) && v.length === 1) return [Number(v[0]), Number(v[0])];
+  return [fallback, fallback];
+}
+
+/** A ReLU (optionally capped at `maxValue`) whose gradient passes only positive gradients. */
+export function guidedRelu(x: tf.Tensor, maxValue: number | null): tf.Tensor {
+  const op = unaryCustomGrad((input: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([input]);
+    const value = maxValue == null ? tf.relu(input) : tf.clipByValue(tf.relu(input), 0, maxValue);
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        tf.tidy(() => {
+          const xs = saved[0] as tf.Tensor;
+          let pass = tf.logicalAnd(tf.greater(xs, 0), tf.greater(dy, 0));
+          if (maxValue != null) pass = tf.logicalAnd(pass, tf.less(xs, maxValue));
+          return tf.mul(dy, tf.cast(pass, dy.dtype));
+        }),
+    };
+  });
+  return op(x);
+}
+
+function activationName(act: unknown): string | null {
+  const a = act as ActivationLike | null | undefined;
+  return a != null && typeof a.getClassName === 'function' ? a.getClassName() : null;
+}
+
+/** Applies a tfjs-layers activation object with tfcam's substitutions. */
+function activate(act: unknown, x: tf.Tensor, ctx: ApplyContext, strip: boolean): tf.Tensor {
+  const name = activationName(act);
+  if (name === null || name === 'linear') return x;
+  if (strip && SQUASHING.has(name)) return x;
+  if (ctx.guided && name === 'relu') return guidedRelu(x, null);
+  if (ctx.guided && name === 'relu6') return guidedRelu(x, 6);
+  return (act as ActivationLike).apply(x);
+}
+
+function addBias(layer: LayerLike, y: tf.Tensor): tf.Tensor {
+  if (layer['useBias'] === false) return y;
+  const bias = readWeight(layer, 'bias');
+  return bias === null ? y : tf.add(y, bias);
+}
+
+function channelsLast(layer: LayerLike): boolean {
+  const f = layer['dataFormat'];
+  return f === undefined || f === null || f === 'channelsLast';
+}
+
+function paddingOf(layer: LayerLike): 'same' | 'valid' | null {
+  const p = layer['padding'];
+  return p === 'same' || p === 'valid' ? p : null;
+}
+
+type Applier = (layer: LayerLike, inputs: tf.Tensor[], ctx: ApplyContext, strip: boolean) => tf.Tensor | null;
+
+const conv2d: Applier = (layer, [x], ctx, strip) => {
+  const kernel = readWeight(layer, 'kernel');
+  const padding = paddingOf(layer);
+  if (x === undefined || x.rank !== 4 || kernel === null || kernel.rank !== 4 || padding === null) return null;
+  if (!channelsLast(layer) || layer['rank'] !== 2) return null;
+  const strides = pair(layer['strides'], 1);
+  const dilations = pair(layer['dilationRate'], 1);
+  const k = kernel as tf.Tensor4D;
+  const y = ctx.forwardConvGrad
+    ? conv2dForwardGrad(x as tf.Tensor4D, k, strides, padding, dilations)
+    : tf.conv2d(x as tf.Tensor4D, k, strides, padding, 'NHWC', dilations);
+  return activate(layer['activation'], addBias(layer, y), ctx, strip);
+};
+
+function depthwise(
+  x: tf.Tensor4D,
+  kernel: tf.Tensor4D,
+  strides: Pair,
+  padding: 'same' | 'valid',
+  dilations: Pair,
+  ctx: ApplyContext,
+): tf.Tensor4D {
+  return ctx.forwardConvGrad
+    ? depthwiseForwardGrad(x, kernel, strides, padding, dilations)
+    : tf.depthwiseConv2d(x, kernel, strides, padding, 'NHWC', dilations);
+}
+
+const depthwiseConv2d: Applier = (layer, [x], ctx, strip) => {
+  const kernel = readWeight(layer, 'depthwiseKernel');
+  const padding = paddingOf(layer);
+  if (x === undefined || x.rank !== 4 || kernel === null || padding === null || !channelsLast(layer)) return null;
+  // tfjs-layers' DepthwiseConv2D ignores dilationRate; replay what the model computes.
+  const y = depthwise(x as tf.Tensor4D, kernel as tf.Tensor4D, pair(layer['strides'], 1), padding, [1, 1], ctx);
+  return activate(layer['activation'], addBias(layer, y), ctx, strip);
+};
+
+const separableConv2d: Applier = (layer, [x], ctx, strip) => {
+  const dk = readWeight(layer, 'depthwiseKernel');
+  const pk = readWeight(layer, 'pointwiseKernel');
+  const padding = paddingOf(layer);
+  if (x === undefined || x.rank !== 4 || dk === null || pk === null || padding === null) return null;
+  if (!channelsLast(layer) || layer['rank'] !== 2) return null;
+  const dilations = pair(layer['dilationRate'], 1);
+  const d = depthwise(x as tf.Tensor4D, dk as tf.Tensor4D, pair(layer['strides'], 1), padding, dilations, ctx);
+  const p = ctx.forwardConvGrad
+    ? conv2dForwardGrad(d, pk as tf.Tensor4D, [1, 1], 'valid', [1, 1])
+    : tf.conv2d(d, pk as tf.Tensor4D, 1, 'valid', 'NHWC');
+  return activate(layer['activation'], addBias(layer, p), ctx, strip);
+};
+
+const dense: Applier = (layer, [x], ctx, strip) => {
+  const kernel = readWeight(layer, 'kernel');
+  if (x === undefined || kernel === null || kernel.rank !== 2 || x.rank < 2) return null;
+  let y: tf.Tensor;
+  if (x.rank === 2) {
+    y = tf.matMul(x as tf.Tensor2D, kernel as tf.Tensor2D);
+  } else {
+    const lead = x.shape.slice(0, -1);
+    const flat = tf.reshape(x, [-1, x.shape[x.rank - 1] as number]) as tf.Tensor2D;
+    y = tf.reshape(tf.matMul(flat, kernel as tf.Tensor2D), [...lead, kernel.shape[1] as number]);
+  }
+  return activate(layer['activation'], addBias(layer, y), ctx, strip);
+};
+
+const batchNormalization: Applier = (layer, [x]) => {
+  const mean = readWeight(layer, 'movingMean');
+  const variance = readWeight(layer, 'movingVariance');
+  if (x === undefined || mean === null || variance === null) return null;
+  const gamma = layer['scale'] === false ? null : readWeight(layer, 'gamma');
+  const beta = layer['center'] === false ? null : readWeight(layer, 'beta');
+  const eps = typeof layer['epsilon'] === 'number' ? layer['epsilon'] : 1e-3;
+  let axis = typeof layer['axis'] === 'number' ? layer['axis'] : -1;
+  if (axis < 0) axis += x.rank;
+  const shape = new Array<number>(x.rank).fill(1);
+  shape[axis] = x.shape[axis] as number;
+  const bc = (t: tf.Tensor): tf.Tensor => (axis === x.rank - 1 ? t : tf.reshape(t, shape));
+  let factor = tf.rsqrt(tf.add(variance, eps));
+  if (gamma !== null) factor = tf.mul(factor, gamma);
+  let y = tf.mul(tf.sub(x, bc(mean)), bc(factor));
+  if (beta !== null) y = tf.add(y, bc(beta));
+  return y;
+};
+
+const averagePooling2d: Applier = (layer, [x]) => {
+  if (x === undefined || x.rank !== 4 || paddingOf(layer) !== 'same' || !channelsLast(layer)) return null;
+  const poolSize = pair(layer['poolSize'], 2);
+  const strides = layer['strides'] == null ? poolSize : pair(layer['strides'], 1);
+  return avgPoolSame(x as tf.Tensor4D, poolSize, strides);
+};
+
+const activationLayer: Applier = (layer, [x], ctx, strip) => {
+  if (x === undefined) return null;
+  return activate(layer['activation'], x, ctx, strip);
+};
+
+const reluLayer: Applier = (layer, [x], ctx) => {
+  if (x === undefined || !ctx.guided) return null;
+  const max = layer['maxValue'];
+  return guidedRelu(x, typeof max === 'number' ? max : null);
+};
+
+const softmaxLayer: Applier = (_layer, [x], _ctx, strip) => (strip && x !== undefined ? x : null);
+
+const APPLIERS: Readonly<Record<string, Applier>> = {
+  Conv2D: conv2d,
+  DepthwiseConv2D: depthwiseConv2d,
+  SeparableConv2D: separableConv2d,
+  Dense: dense,
+  BatchNormalization: batchNormalization,
+  AveragePooling2D: averagePooling2d,
+  Activation: activationLayer,
+  ReLU: reluLayer,
+  Softmax: softmaxLayer,
+};
+
+/** Replays one step under tfcam's rules; returns its output tensors. */
+export function applyStep(step: Step, inputs: tf.Tensor[], ctx: ApplyContext): tf.Tensor[] {
+  const strip = ctx.stripActivationOf === step;
+  const special = APPLIERS[step.layer.getClassName()];
+  if (special !== undefined) {
+    const y = special(step.layer, inputs, ctx, strip);
+    if (y !== null) return [y];
+  }
+  return applyStock(step, inputs);
+}
+
+/** Applies a step with the layer's own implementation, in inference mode. */
+export function applyStock(step: Step, inputs: tf.Tensor[]): tf.Tensor[] {
+  const arg = inputs.length === 1 ? (inputs[0] as tf.Tensor) : inputs;
+  const out = step.layer.apply(arg, { ...step.callArgs, training: false });
+  return Array.isArray(out) ? out : [out];
+}
+
+/**
+ * True when the step's layer ends in softmax or sigmoid, so explaining "logits" means skipping it:
+ * `Dense`/conv layers with `activation: 'softmax' | 'sigmoid'`, `Activation('softmax' | 'sigmoid')`
+ * and `Softmax` layers.
+ */
+export function endsInSquashing(step: Step): boolean {
+  const cls = step.layer.getClassName();
+  if (cls === 'Softmax') return true;
+  const name = activationName(step.layer['activation']);
+  return name !== null && SQUASHING.has(name);
+}

@@ -1,0 +1,286 @@
+/**
+ * The pipeline every gradient-based CAM method shares: check the arguments, resolve the layer, run
+ * the body outside the tape and the head under it, let the method turn (A, dS/dA) into a raw map,
+ * then post-process. A method only supplies the raw-map function.
+ *
+ * @internal
+ * @module
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { ModelError, OptionError, describeValue } from '../errors.js';
+import type { ApplyContext } from './applier.js';
+import { endsInSquashing } from './applier.js';
+import type { FlatGraph } from './graph.js';
+import { GraphStructureError } from './graph.js';
+import type { ResolvedLayer } from './layers.js';
+import { resolveLayer } from './layers.js';
+import type { Plan } from './plan.js';
+import { graphOf, planOf } from './plan.js';
+import { postprocessMaps } from './postprocess.js';
+import { channelSum } from './reduce.js';
+import { runBody, runHead } from './runner.js';
+import type { NormalizedTarget } from './targets.js';
+import { normalizeTarget, pickScores } from './targets.js';
+import type { ContainerLike } from './tfjs-types.js';
+import type { PreparedInput } from './validate.js';
+import { boolOption, checkModel, checkOptionKeys, defaultValidate, prepareInput } from './validate.js';
+
+/** Option keys every CAM method accepts. */
+export const CAM_OPTION_KEYS = [
+  'layer',
+  'node',
+  'target',
+  'logits',
+  'relu',
+  'normalize',
+  'resize',
+  'outputIndex',
+  'validate',
+] as const;
+
+/** Options after checking. */
+export interface ParsedCamOptions {
+  raw: Record<string, unknown>;
+  logits: boolean;
+  relu: boolean;
+  normalize: boolean;
+  resize: boolean | [number, number];
+  outputIndex: number;
+  validate: boolean;
+  node: number | undefined;
+}
+
+/** Checks the option bag shared by CAM methods (plus `extraKeys` of the method). */
+export function parseCamOptions(
+  fn: string,
+  model: ContainerLike,
+  options: unknown,
+  extraKeys: readonly string[] = [],
+): ParsedCamOptions {
+  const o = checkOptionKeys(fn, options, [...CAM_OPTION_KEYS, ...extraKeys]);
+  const resizeValue = o['resize'];
+  let resize: boolean | [number, number] = true;
+  if (resizeValue !== undefined) {
+    const ok =
+      typeof resizeValue === 'boolean' ||
+      (Array.isArray(resizeValue) &&
+        resizeValue.length === 2 &&
+        resizeValue.every((d) => typeof d === 'number' && Number.isInteger(d) && d > 0));
+    if (!ok) {
+      throw new OptionError({
+        fn,
+        argument: 'options.resize',
+        expected: 'must be true, false or [height, width] with positive integers',
+        got: describeValue(resizeValue),
+        fix: 'Omit it to resize to the input size.',
+      });
+    }
+    resize = Array.isArray(resizeValue) ? [resizeValue[0] as number, resizeValue[1] as number] : (resizeValue as boolean);
+  }
+  const nOut = model.outputs.length;
+  const outputIndexValue = o['outputIndex'];
+  let outputIndex = 0;
+  if (outputIndexValue !== undefined) {
+    if (
+      typeof outputIndexValue !== 'number' ||
+      !Number.isInteger(outputIndexValue) ||
+      outputIndexValue < 0 ||
+      outputIndexValue >= nOut
+    ) {
+      throw new OptionError({
+        fn,
+        argument: 'options.outputIndex',
+        expected: `must be an integer in [0, ${nOut - 1}] (the model has ${nOut} output${nOut === 1 ? '' : 's'})`,
+        got: describeValue(outputIndexValue),
+        fix: `Use the index of the output in model.outputs (${model.outputs.map((t) => t.name).join(', ')}).`,
+      });
+    }
+    outputIndex = outputIndexValue;
+  }
+  const nodeValue = o['node'];
+  if (nodeValue !== undefined && (typeof nodeValue !== 'number' || !Number.isInteger(nodeValue))) {
+    throw new OptionError({
+      fn,
+      argument: 'options.node',
+      expected: 'must be an integer (which call of a shared layer)',
+      got: describeValue(nodeValue),
+      fix: 'Count the calls of the shared layer in execution order, from 0.',
+    });
+  }
+  return {
+    raw: o,
+    logits: boolOption(fn, o, 'logits', true),
+    relu: boolOption(fn, o, 'relu', true),
+    normalize: boolOption(fn, o, 'normalize', true),
+    resize,
+    outputIndex,
+    validate: boolOption(fn, o, 'validate', defaultValidate()),
+    node: nodeValue as number | undefined,
+  };
+}
+
+/** The flattened graph, with structural problems reported as {@link ModelError}. */
+export function modelGraph(fn: string, model: ContainerLike): FlatGraph {
+  try {
+    return graphOf(model);
+  } catch (e) {
+    if (e instanceof GraphStructureError) {
+      throw new ModelError({
+        fn,
+        argument: 'model',
+        expected: 'must be a connected Keras graph',
+        got: `a model whose graph cannot be walked (${e.message})`,
+        fix: 'Rebuild the model with tf.model({inputs, outputs}) from connected layers.',
+      });
+    }
+    throw e;
+  }
+}
+
+/** Whether convolution input gradients use forward convolutions on the active backend. */
+export function defaultForwardConvGrad(): boolean {
+  // wasm lacks DepthwiseConv2dNativeBackpropInput and its Conv2DBackpropInput is a scalar loop.
+  return tf.getBackend() === 'wasm';
+}
+
+/** Everything a method needs after the forward and backward passes. */
+export interface ActivationsAndGradients {
+  /** Target layer output A, `[B, h, w, C]`. */
+  activations: tf.Tensor4D;
+  /** dScore/dA, `[B, h, w, C]`. */
+  gradients: tf.Tensor4D;
+  /** Explained score per example, `[B]`. */
+  scores: tf.Tensor1D;
+  /** Explained class per example (int32, -1 for target functions), `[B]`. */
+  classIndex: tf.Tensor1D;
+  /** The explained model output (pre-softmax when logits are explained). */
+  output: tf.Tensor;
+  /** The resolved layer. */
+  layer: ResolvedLayer;
+  /** The prepared (batched, float) input. */
+  input: PreparedInput;
+  /** The execution plan used. */
+  plan: Plan;
+  /** The target, checked. */
+  target: NormalizedTarget;
+}
+
+/** Runs body and head for a CAM method. Must be called inside `tf.tidy`. */
+export function activationsAndGradientsIn(
+  fn: string,
+  model: ContainerLike,
+  input: unknown,
+  opts: ParsedCamOptions,
+  applyOverrides: Partial<ApplyContext> = {},
+): ActivationsAndGradients {
+  const graph = modelGraph(fn, model);
+  const prepared = prepareInput(fn, model, input, opts.validate);
+  const layer = resolveLayer(fn, model, graph, opts.raw['layer'], opts.node, opts.outputIndex);
+  const plan = planOf(model, layer.value, opts.outputIndex) as Plan;
+  const outShape = model.outputs[opts.outputIndex]?.shape ?? [];
+  const numClasses = outShape.length === 2 && typeof outShape[1] === 'number' ? outShape[1] : null;
+  const target = normalizeTarget(fn, opts.raw['target'], prepared.batchSize, numClasses);
+  const frontier = runBody(plan, prepared.tensors);
+  const strip = opts.logits && plan.outputStep !== null && endsInSquashing(plan.outputStep) ? plan.outputStep : null;
+  const ctx: ApplyContext = {
+    stripActivationOf: strip,
+    guided: false,
+    forwardConvGrad: defaultForwardConvGrad(),
+    ...applyOverrides,
+  };
+  const head = runHead(plan, frontier, ctx, (out) => {
+    const picked = pickScores(fn, target, out, prepared.batchSize);
+    return { scores: picked.scores, extras: { classIndex: picked.classIndex } };
+  });
+  return {
+    activations: frontier.get(plan.targetValue) as tf.Tensor4D,
+    gradients: head.gradients as tf.Tensor4D,
+    scores: head.scores,
+    classIndex: head.extras.classIndex as tf.Tensor1D,
+    output: head.output,
+    layer,
+    input: prepared,
+    plan,
+    target,
+  };
+}
+
+/** The size maps are resized to, or null. */
+export function resizeTarget(fn: string, opts: ParsedCamOptions, prepared: PreparedInput): [number, number] | null {
+  if (opts.resize === false) return null;
+  if (Array.isArray(opts.resize)) return opts.resize;
+  if (prepared.imageSize === null) {
+    throw new OptionError({
+      fn,
+      argument: 'options.resize',
+      expected: 'needs an image input ([B, H, W, C]) to take the size from',
+      got: 'true for a model without a rank-4 input',
+      fix: 'Pass resize: false, or resize: [height, width].',
+    });
+  }
+  return prepared.imageSize;
+}
+
+/** A CAM result before squeezing. */
+interface BatchResult {
+  heatmap: tf.Tensor;
+  classIndex: tf.Tensor;
+  score: tf.Tensor;
+  layer: string;
+}
+
+/** Squeezes the batch axis away when the caller passed one unbatched image. */
+export function finishResult(r: BatchResult, batched: boolean): BatchResult {
+  if (batched) return r;
+  return {
+    heatmap: tf.squeeze(r.heatmap, [0]),
+    classIndex: tf.squeeze(r.classIndex, [0]),
+    score: tf.squeeze(r.score, [0]),
+    layer: r.layer,
+  };
+}
+
+/** Computes a raw `[B, h, w]` map from activations and gradients. */
+export type RawMapFunction = (ag: ActivationsAndGradients) => tf.Tensor3D;
+
+/**
+ * The whole pipeline of a gradient-based CAM method: arguments, passes, `rawMap`, post-processing.
+ * Everything runs in one `tf.tidy`; only the result's tensors survive.
+ */
+export function runGradientCam(
+  fn: string,
+  modelArg: unknown,
+  input: unknown,
+  options: unknown,
+  rawMap: RawMapFunction,
+  extraKeys: readonly string[] = [],
+): BatchResult {
+  const model = checkModel(fn, modelArg);
+  const opts = parseCamOptions(fn, model, options, extraKeys);
+  return tf.tidy((): tf.TensorContainer => {
+    const ag = activationsAndGradientsIn(fn, model, input, opts);
+    const size = resizeTarget(fn, opts, ag.input);
+    const raw = rawMap(ag);
+    const heatmap = postprocessMaps(raw, { relu: opts.relu, normalize: opts.normalize, size });
+    return finishResult(
+      { heatmap, classIndex: ag.classIndex, score: ag.scores, layer: ag.layer.path },
+      ag.input.batched,
+    ) as unknown as tf.TensorContainer;
+  }) as unknown as BatchResult;
+}
+
+/**
+ * Weighted sum of activation channels: `sum_k weights[b, k] * A[b, :, :, k]`, vectorised, summed
+ * over channels in two stages so float32 backends stay within ~1e-6 of a float64 sum.
+ *
+ * @param activations - `[B, h, w, C]`
+ * @param weights - `[B, C]`
+ * @returns `[B, h, w]`, owned by the caller
+ */
+export function weightedChannelSum(activations: tf.Tensor4D, weights: tf.Tensor2D): tf.Tensor3D {
+  return tf.tidy(() => {
+    const [b, , , c] = activations.shape;
+    const w = tf.reshape(weights, [b, 1, 1, c]);
+    return channelSum(tf.mul(activations, w) as tf.Tensor4D);
+  });
+}

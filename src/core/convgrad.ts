@@ -1,0 +1,204 @@
+/**
+ * Convolutions whose input gradient is computed with forward convolutions.
+ *
+ * The input gradient of a convolution is a "full" correlation of the upstream gradient with the
+ * kernel flipped in space (and, for a regular convolution, with its in/out channels swapped). For a
+ * strided convolution the upstream gradient is first dilated with zeros. Written this way it needs
+ * only the forward `Conv2D` / `DepthwiseConv2dNative` kernels, which every backend has and optimises:
+ * wasm has no `DepthwiseConv2dNativeBackpropInput` at all and a scalar-loop `Conv2DBackpropInput`.
+ *
+ * The functions here wrap the forward op in `tf.customGrad`, so only the input gradient is ever
+ * computed: no filter gradient, no kernel registration, nothing global.
+ *
+ * @internal
+ * @module
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+type Pair = [number, number];
+
+/** `tf.customGrad` for a function of one tensor, typed for that case. */
+export function unaryCustomGrad(
+  f: (
+    x: tf.Tensor,
+    save: tf.GradSaveFunc,
+  ) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor },
+): (x: tf.Tensor) => tf.Tensor {
+  const op = tf.customGrad(f as unknown as Parameters<typeof tf.customGrad>[0]);
+  return (x) => op(x);
+}
+
+/** Padding the forward op applies before the first row/column, as TensorFlow computes it. */
+export function leadingPad(
+  size: number,
+  kernel: number,
+  stride: number,
+  dilation: number,
+  padding: 'same' | 'valid',
+): number {
+  if (padding === 'valid') return 0;
+  const kEff = (kernel - 1) * dilation + 1;
+  const out = Math.ceil(size / stride);
+  const total = Math.max((out - 1) * stride + kEff - size, 0);
+  return Math.floor(total / 2);
+}
+
+/** Inserts `stride - 1` zeros between rows/columns of `dy` ([B,H,W,C]). */
+function dilateWithZeros(dy: tf.Tensor4D, strides: Pair): tf.Tensor4D {
+  const [sh, sw] = strides;
+  const [b, h, w, c] = dy.shape;
+  let x = dy;
+  if (sh > 1) {
+    const r = tf.reshape(x, [b, h, 1, w * c]);
+    x = tf.reshape(tf.pad(r, [[0, 0], [0, 0], [0, sh - 1], [0, 0]]), [b, h * sh, w, c]);
+    x = tf.slice(x, [0, 0, 0, 0], [b, (h - 1) * sh + 1, w, c]);
+  }
+  if (sw > 1) {
+    const hh = x.shape[1];
+    const r = tf.reshape(x, [b * hh, w, 1, c]);
+    x = tf.reshape(tf.pad(r, [[0, 0], [0, 0], [0, sw - 1], [0, 0]]), [b, hh, w * sw, c]);
+    x = tf.slice(x, [0, 0, 0, 0], [b, hh, (w - 1) * sw + 1, c]);
+  }
+  return x;
+}
+
+/** Pads (positive amounts) or crops (negative amounts) the two spatial axes of `x`. */
+function padOrCrop(x: tf.Tensor4D, top: number, bottom: number, left: number, right: number): tf.Tensor4D {
+  let y = x;
+  if (top > 0 || bottom > 0 || left > 0 || right > 0) {
+    y = tf.pad(y, [
+      [0, 0],
+      [Math.max(top, 0), Math.max(bottom, 0)],
+      [Math.max(left, 0), Math.max(right, 0)],
+      [0, 0],
+    ]);
+  }
+  if (top < 0 || bottom < 0 || left < 0 || right < 0) {
+    const [b, h, w, c] = y.shape;
+    const t = Math.max(-top, 0);
+    const l = Math.max(-left, 0);
+    y = tf.slice(y, [0, t, l, 0], [b, h - t - Math.max(-bottom, 0), w - l - Math.max(-right, 0), c]);
+  }
+  return y;
+}
+
+/** Geometry of a 2-D convolution, enough to invert it. */
+export interface ConvGeometry {
+  inputShape: [number, number, number, number];
+  kernelSize: Pair;
+  strides: Pair;
+  dilations: Pair;
+  padding: 'same' | 'valid';
+}
+
+/**
+ * Prepares `dy` for a stride-1 'valid' correlation with a flipped kernel whose result is the input
+ * gradient: dilate by the stride, then pad so the output has the input's spatial size.
+ */
+function prepareUpstream(dy: tf.Tensor4D, g: ConvGeometry): tf.Tensor4D {
+  const [, h, w] = g.inputShape;
+  const [kh, kw] = g.kernelSize;
+  const [dh, dw] = g.dilations;
+  const khEff = (kh - 1) * dh + 1;
+  const kwEff = (kw - 1) * dw + 1;
+  const padTop = leadingPad(h, kh, g.strides[0], dh, g.padding);
+  const padLeft = leadingPad(w, kw, g.strides[1], dw, g.padding);
+  const dil = dilateWithZeros(dy, g.strides);
+  const top = khEff - 1 - padTop;
+  const left = kwEff - 1 - padLeft;
+  const bottom = h + khEff - 1 - top - dil.shape[1];
+  const right = w + kwEff - 1 - left - dil.shape[2];
+  return padOrCrop(dil, top, bottom, left, right);
+}
+
+/** Input gradient of `conv2d(x, kernel)` computed with one forward conv2d. */
+export function conv2dInputGrad(dy: tf.Tensor4D, kernel: tf.Tensor4D, g: ConvGeometry): tf.Tensor4D {
+  return tf.tidy(() => {
+    const flipped = tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
+    return tf.conv2d(prepareUpstream(dy, g), flipped, 1, 'valid', 'NHWC', g.dilations);
+  });
+}
+
+/** Input gradient of `depthwiseConv2d(x, kernel)` ([kh,kw,C,M] kernel) with one forward depthwise conv. */
+export function depthwiseInputGrad(dy: tf.Tensor4D, kernel: tf.Tensor4D, g: ConvGeometry): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [kh, kw, c, m] = kernel.shape;
+    const flipped = tf.reshape(tf.reverse(kernel, [0, 1]), [kh, kw, c * m, 1]) as tf.Tensor4D;
+    const full = tf.depthwiseConv2d(prepareUpstream(dy, g), flipped, 1, 'valid', 'NHWC', g.dilations);
+    if (m === 1) return full;
+    const [b, h, w] = full.shape;
+    return tf.sum(tf.reshape(full, [b, h, w, c, m]), -1) as tf.Tensor4D;
+  });
+}
+
+/** `tf.conv2d` whose gradient (input only) is computed by {@link conv2dInputGrad}. */
+export function conv2dForwardGrad(
+  x: tf.Tensor4D,
+  kernel: tf.Tensor4D,
+  strides: Pair,
+  padding: 'same' | 'valid',
+  dilations: Pair,
+): tf.Tensor4D {
+  const geometry: ConvGeometry = {
+    inputShape: x.shape,
+    kernelSize: [kernel.shape[0], kernel.shape[1]],
+    strides,
+    dilations,
+    padding,
+  };
+  const op = unaryCustomGrad((input: tf.Tensor) => ({
+    value: tf.conv2d(input as tf.Tensor4D, kernel, strides, padding, 'NHWC', dilations),
+    gradFunc: (dy: tf.Tensor) => conv2dInputGrad(dy as tf.Tensor4D, kernel, geometry),
+  }));
+  return op(x) as tf.Tensor4D;
+}
+
+/** `tf.depthwiseConv2d` whose gradient (input only) is computed by {@link depthwiseInputGrad}. */
+export function depthwiseForwardGrad(
+  x: tf.Tensor4D,
+  kernel: tf.Tensor4D,
+  strides: Pair,
+  padding: 'same' | 'valid',
+  dilations: Pair,
+): tf.Tensor4D {
+  const geometry: ConvGeometry = {
+    inputShape: x.shape,
+    kernelSize: [kernel.shape[0], kernel.shape[1]],
+    strides,
+    dilations,
+    padding,
+  };
+  const op = unaryCustomGrad((input: tf.Tensor) => ({
+    value: tf.depthwiseConv2d(input as tf.Tensor4D, kernel, strides, padding, 'NHWC', dilations),
+    gradFunc: (dy: tf.Tensor) => depthwiseInputGrad(dy as tf.Tensor4D, kernel, geometry),
+  }));
+  return op(x) as tf.Tensor4D;
+}
+
+/**
+ * Average pooling with TensorFlow/Keras semantics (padded cells excluded from each average) *and* a
+ * gradient that honours them. tfjs' `AvgPoolGrad` divides by the full window size at the borders of
+ * a 'same' pooling, which is wrong; here the gradient is `dy / count` spread back over each window.
+ */
+export function avgPoolSame(x: tf.Tensor4D, poolSize: Pair, strides: Pair): tf.Tensor4D {
+  const [, h, w, c] = x.shape;
+  const geometry: ConvGeometry = {
+    inputShape: x.shape,
+    kernelSize: poolSize,
+    strides,
+    dilations: [1, 1],
+    padding: 'same',
+  };
+  const op = unaryCustomGrad((input: tf.Tensor) => ({
+    value: tf.avgPool(input as tf.Tensor4D, poolSize, strides, 'same'),
+    gradFunc: (dy: tf.Tensor) =>
+      tf.tidy(() => {
+        const ones = tf.ones([poolSize[0], poolSize[1], 1, 1]) as tf.Tensor4D;
+        const counts = tf.depthwiseConv2d(tf.ones([1, h, w, 1]) as tf.Tensor4D, ones, strides, 'same');
+        const scaled = tf.div(dy, counts) as tf.Tensor4D;
+        const sumKernel = tf.ones([poolSize[0], poolSize[1], c, 1]) as tf.Tensor4D;
+        return depthwiseInputGrad(scaled, sumKernel, geometry);
+      }),
+  }));
+  return op(x) as tf.Tensor4D;
+}

@@ -1,0 +1,114 @@
+/**
+ * The two-phase graph runner (DESIGN.md, "Core mechanism").
+ *
+ * 1. Body, outside any tape: the steps below the target run with the layers' own (fused) kernels,
+ *    and every intermediate is freed as soon as its last consumer has run, so only the frontier
+ *    (the target activation plus any skip tensors the head reads) survives.
+ * 2. Head, under the tape: only the steps downstream of the target are replayed, through the
+ *    applier, from the target activation A; the frontier's other tensors are constants. The
+ *    backward pass therefore covers the head only and computes no weight gradients.
+ *
+ * @internal
+ * @module
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { ApplyContext } from './applier.js';
+import { applyStep, applyStock } from './applier.js';
+import type { Plan } from './plan.js';
+
+/**
+ * Runs the body steps of `plan` on `inputs` (one batched tensor per model input) and returns the
+ * frontier values. Tensors not in the frontier are disposed as soon as they are dead; the input
+ * tensors are never disposed.
+ */
+export function runBody(plan: Plan, inputs: readonly tf.Tensor[]): Map<number, tf.Tensor> {
+  const values = new Map<number, tf.Tensor>();
+  plan.graph.inputValues.forEach((v, i) => values.set(v, inputs[i] as tf.Tensor));
+  const protectedTensors = new Set<tf.Tensor>(inputs);
+  plan.body.forEach((step, i) => {
+    const args = step.inputs.map((v) => values.get(v) as tf.Tensor);
+    const outs = applyStock(step, args);
+    step.outputs.forEach((v, k) => values.set(v, outs[k] as tf.Tensor));
+    for (const v of plan.freeAfter[i] ?? []) {
+      const t = values.get(v);
+      values.delete(v);
+      if (t === undefined || protectedTensors.has(t)) continue;
+      let aliased = false;
+      for (const other of values.values()) {
+        if (other === t) {
+          aliased = true;
+          break;
+        }
+      }
+      if (!aliased) t.dispose();
+    }
+  });
+  const frontier = new Map<number, tf.Tensor>();
+  for (const v of plan.frontier) frontier.set(v, values.get(v) as tf.Tensor);
+  return frontier;
+}
+
+/** What the head pass returns. */
+export interface HeadResult<S> {
+  /** d(sum of scores) / dA, same shape as A. */
+  gradients: tf.Tensor;
+  /** The explained model output (pre-softmax when logits are explained). */
+  output: tf.Tensor;
+  /** Whatever `score` returned besides the score vector (class indices...), cloned out of the tape. */
+  extras: S;
+  scores: tf.Tensor1D;
+}
+
+/**
+ * Replays the head under the tape from A and returns dScore/dA with the scores.
+ *
+ * `score(output)` must return the per-example score vector and any extra tensors to carry out
+ * (they are cloned out of the tape's scope; the caller owns the clones through its tidy).
+ */
+export function runHead<S extends Record<string, tf.Tensor>>(
+  plan: Plan,
+  frontier: ReadonlyMap<number, tf.Tensor>,
+  ctx: ApplyContext,
+  score: (output: tf.Tensor) => { scores: tf.Tensor1D; extras: S },
+): HeadResult<S> {
+  const a = frontier.get(plan.targetValue) as tf.Tensor;
+  const kept: tf.Tensor[] = [];
+  const keep = <T extends tf.Tensor>(t: T): T => {
+    const c = tf.keep(tf.clone(t));
+    kept.push(c);
+    return c;
+  };
+  let captured: { output: tf.Tensor; scores: tf.Tensor1D; extras: S } | null = null;
+  try {
+    const { grads } = tf.engine().gradients(
+      () => {
+        const values = new Map<number, tf.Tensor>(frontier);
+        for (const step of plan.head) {
+          const args = step.inputs.map((v) => values.get(v) as tf.Tensor);
+          const outs = applyStep(step, args, ctx);
+          step.outputs.forEach((v, k) => values.set(v, outs[k] as tf.Tensor));
+        }
+        const output = values.get(plan.outputValue) as tf.Tensor;
+        const { scores, extras } = score(output);
+        const keptExtras = {} as Record<string, tf.Tensor>;
+        for (const [k, t] of Object.entries(extras)) keptExtras[k] = keep(t);
+        captured = { output: keep(output), scores: keep(scores), extras: keptExtras as S };
+        return tf.sum(scores) as tf.Scalar;
+      },
+      [a],
+      undefined,
+      true,
+    );
+    const c = captured as unknown as { output: tf.Tensor; scores: tf.Tensor1D; extras: S };
+    const extras = {} as Record<string, tf.Tensor>;
+    for (const [k, t] of Object.entries(c.extras)) extras[k] = tf.clone(t);
+    return {
+      gradients: grads[0] ?? tf.zerosLike(a),
+      output: tf.clone(c.output),
+      scores: tf.clone(c.scores),
+      extras: extras as S,
+    };
+  } finally {
+    for (const t of kept) t.dispose();
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * Public types shared by every CAM method.
+ * @module
+ */
+import type { Scalar, Tensor, Tensor1D, Tensor2D, Tensor3D, Tensor4D } from '@tensorflow/tfjs-core';
+
+/**
+ * A layer of the model, as accepted by the `layer` option:
+ * - a name (`'last_conv'`), or a path through nested models (`'base/last_conv'`);
+ * - an index into `model.layers` (negative counts from the end, like Python);
+ * - the `Layer` object itself (`model.getLayer('last_conv')`, or a layer of a nested model).
+ */
+export type LayerRef = string | number | { readonly name: string; getClassName(): string };
+
+/**
+ * Which score to explain, per example:
+ * - one class index for the whole batch;
+ * - one class index per example (length must equal the batch size);
+ * - a function of the model output (`[B, ...]`, pre-softmax when `logits` is true) returning one
+ *   score per example (`[B]`). It runs under the gradient tape; use tensor ops only.
+ */
+export type Target = number | readonly number[] | ((output: Tensor) => Tensor1D);
+
+/** Options shared by every CAM method (same names everywhere). */
+export interface CamOptions {
+  /**
+   * The layer whose activations are weighted. Default: the last layer whose output is rank 4 with
+   * spatial size greater than 1, searching inside nested models (in residual networks that is the
+   * layer after the last `add`, not the last convolution).
+   */
+  layer?: LayerRef | undefined;
+  /**
+   * For a layer used more than once in the model (a shared layer), which call to explain, counting
+   * calls in execution order from 0. Required for shared layers, ignored otherwise.
+   */
+  node?: number | undefined;
+  /** The score to explain. Default: the arg-max class of each example. */
+  target?: Target | undefined;
+  /**
+   * When the model output ends in softmax/sigmoid, explain the pre-activation score (default true).
+   * Softmax saturation otherwise yields blank maps. The model itself is never modified.
+   */
+  logits?: boolean | undefined;
+  /** Apply ReLU to the map before normalising (default true). */
+  relu?: boolean | undefined;
+  /**
+   * Min-max normalise each map to [0, 1] (default true), as `(x - min) / (1e-7 + max(x - min))`,
+   * at layer resolution and again after resizing (pytorch-grad-cam's `scale_cam_image`).
+   */
+  normalize?: boolean | undefined;
+  /**
+   * Resize the map to the input's height and width with bilinear interpolation, half-pixel centres
+   * (default true). `false` keeps the layer's resolution; `[height, width]` resizes to that size.
+   */
+  resize?: boolean | readonly [number, number] | undefined;
+  /** For multi-output models, which output to explain (default 0). */
+  outputIndex?: number | undefined;
+  /**
+   * Check the input for NaN/Infinity before running (one device-to-host read). Default: true on
+   * cpu, wasm and tfjs-node, where the read is cheap; false on GPU backends (webgl, webgpu), where
+   * it would stall the pipeline.
+   */
+  validate?: boolean | undefined;
+}
+
+/** A model input: one image `[H,W,C]`, a batch `[B,H,W,C]`, or one tensor per model input. */
+export type CamInput = Tensor | readonly Tensor[];
+
+/**
+ * The result of a CAM method. The caller owns the tensors: `tf.dispose(result)` frees them all.
+ *
+ * `H` is `Tensor2D` for one image (`[H,W,C]` input) and `Tensor3D` for a batch.
+ */
+export interface CamResult<H extends Tensor = Tensor, I extends Tensor = Tensor> {
+  /** The map, float32 in [0, 1] when normalised: `[H,W]` for one image, `[B,H,W]` for a batch. */
+  heatmap: H;
+  /** Explained class per example, int32 (`-1` when `target` is a function); scalar for one image. */
+  classIndex: I;
+  /** The explained score per example (a logit when `logits` is in effect), float32. */
+  score: I;
+  /** The resolved target layer's path, e.g. `'last_conv'` or `'base/last_conv'`. */
+  layer: string;
+}
+
+/** {@link CamResult} for one image. */
+export type CamResultSingle = CamResult<Tensor2D, Scalar>;
+/** {@link CamResult} for a batch. */
+export type CamResultBatch = CamResult<Tensor3D, Tensor1D>;
+
+/** Input types accepted for one image (rank 3) and for a batch (rank 4). */
+export type SingleImage = Tensor3D;
+/** A batch of images. */
+export type ImageBatch = Tensor4D;

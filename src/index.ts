@@ -1,0 +1,26 @@
+/**
+ * tfcam: Grad-CAM and friends for TensorFlow.js.
+ *
+ * @packageDocumentation
+ */
+export { gradCam } from './methods/gradcam.js';
+export { normalizeMaps, resizeMaps, NORMALIZE_EPS } from './core/postprocess.js';
+export type {
+  CamInput,
+  CamOptions,
+  CamResult,
+  CamResultBatch,
+  CamResultSingle,
+  LayerRef,
+  Target,
+} from './core/types.js';
+export {
+  TfcamError,
+  ModelError,
+  InputError,
+  LayerError,
+  TargetError,
+  OptionError,
+  UnsupportedError,
+} from './errors.js';
+export type { TfcamErrorCode, TfcamErrorDetails } from './errors.js';
