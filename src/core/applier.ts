@@ -10,6 +10,8 @@
  * - BatchNormalization is explicit tensor math (tfjs 4.22 crashes under a tape with `scale: false`,
  *   tfjs#2868);
  * - AveragePooling2D with 'same' padding gets a gradient that excludes padded cells, like its forward;
+ * - MaxPooling2D routes each window's gradient to its first maximum on every backend (wasm picks the
+ *   last one; ties are common after ReLU);
  * - the explained output's softmax/sigmoid is skipped when explaining logits;
  * - guided backpropagation swaps ReLU-like activations for guided ones.
  * Every other layer is applied with `layer.apply(x, { training: false })`.
@@ -23,7 +25,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Step } from './graph.js';
 import type { ActivationLike, LayerLike } from './tfjs-types.js';
 import { readWeight } from './tfjs-types.js';
-import { avgPoolSame, conv2dForwardGrad, depthwiseForwardGrad, unaryCustomGrad } from './convgrad.js';
+import { avgPoolSame, conv2dForwardGrad, depthwiseForwardGrad, maxPoolFirstMax, unaryCustomGrad } from './convgrad.js';
 
 type Pair = [number, number];
 
@@ -107,7 +109,8 @@ const conv2d: Applier = (layer, [x], ctx, strip) => {
   const strides = pair(layer['strides'], 1);
   const dilations = pair(layer['dilationRate'], 1);
   const k = kernel as tf.Tensor4D;
-  const y = ctx.forwardConvGrad
+  // tfjs cannot differentiate dilated convolutions: those always use the forward-conv gradient.
+  const y = ctx.forwardConvGrad || dilations[0] > 1 || dilations[1] > 1
     ? conv2dForwardGrad(x as tf.Tensor4D, k, strides, padding, dilations)
     : tf.conv2d(x as tf.Tensor4D, k, strides, padding, 'NHWC', dilations);
   return activate(layer['activation'], addBias(layer, y), ctx, strip);
@@ -121,7 +124,7 @@ function depthwise(
   dilations: Pair,
   ctx: ApplyContext,
 ): tf.Tensor4D {
-  return ctx.forwardConvGrad
+  return ctx.forwardConvGrad || dilations[0] > 1 || dilations[1] > 1
     ? depthwiseForwardGrad(x, kernel, strides, padding, dilations)
     : tf.depthwiseConv2d(x, kernel, strides, padding, 'NHWC', dilations);
 }
@@ -189,6 +192,14 @@ const averagePooling2d: Applier = (layer, [x]) => {
   return avgPoolSame(x as tf.Tensor4D, poolSize, strides);
 };
 
+const maxPooling2d: Applier = (layer, [x]) => {
+  const padding = paddingOf(layer);
+  if (x === undefined || x.rank !== 4 || padding === null || !channelsLast(layer)) return null;
+  const poolSize = pair(layer['poolSize'], 2);
+  const strides = layer['strides'] == null ? poolSize : pair(layer['strides'], 1);
+  return maxPoolFirstMax(x as tf.Tensor4D, poolSize, strides, padding);
+};
+
 const activationLayer: Applier = (layer, [x], ctx, strip) => {
   if (x === undefined) return null;
   return activate(layer['activation'], x, ctx, strip);
@@ -209,6 +220,7 @@ const APPLIERS: Readonly<Record<string, Applier>> = {
   Dense: dense,
   BatchNormalization: batchNormalization,
   AveragePooling2D: averagePooling2d,
+  MaxPooling2D: maxPooling2d,
   Activation: activationLayer,
   ReLU: reluLayer,
   Softmax: softmaxLayer,

@@ -44,7 +44,7 @@ export function leadingPad(
 }
 
 /** Inserts `stride - 1` zeros between rows/columns of `dy` ([B,H,W,C]). */
-function dilateWithZeros(dy: tf.Tensor4D, strides: Pair): tf.Tensor4D {
+export function dilateWithZeros(dy: tf.Tensor4D, strides: Pair): tf.Tensor4D {
   const [sh, sw] = strides;
   const [b, h, w, c] = dy.shape;
   let x = dy;
@@ -200,5 +200,65 @@ export function avgPoolSame(x: tf.Tensor4D, poolSize: Pair, strides: Pair): tf.T
         return depthwiseInputGrad(scaled, sumKernel, geometry);
       }),
   }));
+  return op(x) as tf.Tensor4D;
+}
+
+/**
+ * Max pooling whose gradient goes to the *first* maximum of each window (row-major), on every
+ * backend. That is what PyTorch and TensorFlow do, and what tfjs' cpu backend does; tfjs' wasm
+ * `MaxPoolGrad` routes ties to the last maximum instead. Ties are common after a ReLU (windows of
+ * zeros), and Grad-CAM averages gradients over every position, so the rule matters.
+ *
+ * The backward pass is k*k strided slices and comparisons, placed back with zero-dilation and padding:
+ * forward ops only.
+ */
+export function maxPoolFirstMax(
+  x: tf.Tensor4D,
+  poolSize: Pair,
+  strides: Pair,
+  padding: 'same' | 'valid',
+): tf.Tensor4D {
+  const [b, h, w, c] = x.shape;
+  const [kh, kw] = poolSize;
+  const [sh, sw] = strides;
+  const op = unaryCustomGrad((input: tf.Tensor, save: tf.GradSaveFunc) => {
+    const value = tf.maxPool(input as tf.Tensor4D, poolSize, strides, padding);
+    save([input, value]);
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        tf.tidy(() => {
+          const xs = saved[0] as tf.Tensor4D;
+          const y = saved[1] as tf.Tensor4D;
+          const [, oh, ow] = y.shape;
+          const top = leadingPad(h, kh, sh, 1, padding);
+          const left = leadingPad(w, kw, sw, 1, padding);
+          const hp = (oh - 1) * sh + kh;
+          const wp = (ow - 1) * sw + kw;
+          const bottom = Math.max(hp - h - top, 0);
+          const right = Math.max(wp - w - left, 0);
+          const xp = tf.pad(xs, [[0, 0], [top, bottom], [left, right], [0, 0]], -Infinity);
+          let taken = tf.zeros(y.shape, 'bool');
+          let dxp: tf.Tensor = tf.zeros([b, top + h + bottom, left + w + right, c]);
+          for (let a = 0; a < kh; a++) {
+            for (let q = 0; q < kw; q++) {
+              const win = tf.stridedSlice(xp, [0, a, q, 0], [b, a + (oh - 1) * sh + 1, q + (ow - 1) * sw + 1, c], [1, sh, sw, 1]);
+              const hit = tf.logicalAnd(tf.equal(win, y), tf.logicalNot(taken));
+              taken = tf.logicalOr(taken, hit);
+              const contrib = dilateWithZeros(tf.mul(dy, tf.cast(hit, 'float32')) as tf.Tensor4D, strides);
+              const [, ch, cw] = contrib.shape;
+              const placed = tf.pad(contrib, [
+                [0, 0],
+                [a, dxp.shape[1] as number - a - ch],
+                [q, dxp.shape[2] as number - q - cw],
+                [0, 0],
+              ]);
+              dxp = tf.add(dxp, placed);
+            }
+          }
+          return tf.slice(dxp, [0, top, left, 0], [b, h, w, c]);
+        }),
+    };
+  });
   return op(x) as tf.Tensor4D;
 }

@@ -71,7 +71,9 @@ export type CamInput = Tensor | readonly Tensor[];
  *
  * `H` is `Tensor2D` for one image (`[H,W,C]` input) and `Tensor3D` for a batch.
  */
-export interface CamResult<H extends Tensor = Tensor, I extends Tensor = Tensor> {
+// A type alias (not an interface) so that results are assignable to tfjs' TensorContainer and
+// `tf.dispose(result)` type-checks.
+export type CamResult<H extends Tensor = Tensor, I extends Tensor = Tensor> = {
   /** The map, float32 in [0, 1] when normalised: `[H,W]` for one image, `[B,H,W]` for a batch. */
   heatmap: H;
   /** Explained class per example, int32 (`-1` when `target` is a function); scalar for one image. */
@@ -80,7 +82,7 @@ export interface CamResult<H extends Tensor = Tensor, I extends Tensor = Tensor>
   score: I;
   /** The resolved target layer's path, e.g. `'last_conv'` or `'base/last_conv'`. */
   layer: string;
-}
+};
 
 /** {@link CamResult} for one image. */
 export type CamResultSingle = CamResult<Tensor2D, Scalar>;

@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
+// Gradients are registered by tfjs-layers' entry point, as in any app that has a LayersModel.
+import '@tensorflow/tfjs-layers';
 import { beforeAll, beforeEach, expect } from 'vitest';
 
 const wanted = process.env['TFCAM_BACKEND'] ?? 'cpu';
