@@ -51,14 +51,16 @@ export interface OverlayOptions {
 
 const OVERLAY_OPTION_KEYS = ['colormap', 'alpha', 'imageRange', 'rescale', 'validate'] as const;
 
-const COLORMAP_LIST = COLORMAP_NAMES.map((n) => `'${n}'`).join(', ');
+/** The built-in names as quoted text, for messages. */
+const colormapList = (): string => COLORMAP_NAMES.map((n) => `'${n}'`).join(', ');
 
 /** A checked colormap: a built-in or user array table, or a user tensor table. */
 type CheckedColormap = ColormapTable | ReadonlyArray<ReadonlyArray<number>> | tf.Tensor;
 
 /** Checks a colormap argument (name, nested array or tensor) without reading tensor data. */
 function checkColormap(fn: string, argument: string, value: unknown): CheckedColormap {
-  const expected = `must be a colormap name (${COLORMAP_LIST}) or a table of 256 [r, g, b] rows in 0..255`;
+  const names = colormapList();
+  const expected = `must be a colormap name (${names}) or a table of 256 [r, g, b] rows in 0..255`;
   const fail = (got: string, fix: string): never => {
     throw new OptionError({ fn, argument, expected, got, fix });
   };
@@ -68,7 +70,7 @@ function checkColormap(fn: string, argument: string, value: unknown): CheckedCol
     const near = COLORMAP_NAMES.find((n) => n === lower);
     return fail(
       describeValue(value),
-      near !== undefined ? `Did you mean '${near}'? Names are lower case.` : `Use one of ${COLORMAP_LIST}.`,
+      near !== undefined ? `Did you mean '${near}'? Names are lower case.` : `Use one of ${names}.`,
     );
   }
   if (isTensor(value)) {
@@ -113,7 +115,7 @@ function checkColormap(fn: string, argument: string, value: unknown): CheckedCol
     }
     return rows as ReadonlyArray<ReadonlyArray<number>>;
   }
-  return fail(describeValue(value), `Use one of ${COLORMAP_LIST}, or a [256][3] table.`);
+  return fail(describeValue(value), `Use one of ${names}, or a [256][3] table.`);
 }
 
 /** The colormap as a `[256, 3]` float32 tensor in 0..255. Must run inside `tf.tidy`. */
@@ -352,7 +354,7 @@ function checkImageValues(fn: string, image: tf.Tensor, range: ImageRange): void
  * Differences from pytorch-grad-cam: RGB in and out (like `use_rgb=True`); the weight is `alpha`
  * on the heatmap rather than `image_weight` on the image; a heatmap of another size is resized to
  * the image (bilinear with half-pixel centres, `tf.image.resizeBilinear(x, size, false, true)`,
- * which equals OpenCV's `INTER_LINEAR`), where pytorch-grad-cam expects the caller to have resized;
+ * which equals OpenCV's `INTER_LINEAR` when enlarging), where pytorch-grad-cam expects the caller to have resized;
  * batches are handled (each image is rescaled by its own maximum); an image that is all black under
  * a zero-weight heatmap gives zeros instead of NaN; the image check also rejects negative values and
  * NaN/Infinity (pytorch-grad-cam only rejects `max > 1`); heatmap values outside [0, 1] are clamped.
