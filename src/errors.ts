@@ -141,7 +141,8 @@ export function describeValue(value: unknown): string {
   if (typeof value === 'object') {
     const v = value as { shape?: unknown; dtype?: unknown; rank?: unknown; dataId?: unknown };
     if (Array.isArray(v.shape) && typeof v.dtype === 'string' && v.dataId !== undefined) {
-      return `a ${v.dtype} tensor of shape [${(v.shape as number[]).join(', ')}]`;
+      const article = /^[aeiou]/.test(v.dtype) ? 'an' : 'a';
+      return `${article} ${v.dtype} tensor of shape [${(v.shape as number[]).join(', ')}]`;
     }
     const ctor = (value as { constructor?: { name?: string } }).constructor?.name;
     return ctor && ctor !== 'Object' ? `an object of class ${ctor}` : 'a plain object';

@@ -6,12 +6,14 @@
  *   pass computes the input gradient only (tfjs' fused kernels eagerly compute the filter gradient
  *   too; on wasm that kernel does not even exist);
  * - optionally (wasm by default) the input gradient of a convolution is a forward convolution with
- *   the flipped kernel (see convgrad.ts);
+ *   the flipped kernel (see gradops.ts);
  * - BatchNormalization is explicit tensor math (tfjs 4.22 crashes under a tape with `scale: false`,
  *   tfjs#2868);
  * - AveragePooling2D with 'same' padding gets a gradient that excludes padded cells, like its forward;
  * - MaxPooling2D routes each window's gradient to its first maximum on every backend (wasm picks the
  *   last one; ties are common after ReLU);
+ * - GlobalAveragePooling2D gets a one-broadcast gradient (tfjs' Mean gradient allocates three
+ *   activation-sized tensors);
  * - the explained output's softmax/sigmoid is skipped when explaining logits;
  * - guided backpropagation swaps ReLU-like activations for guided ones.
  * Every other layer is applied with `layer.apply(x, { training: false })`.
@@ -25,7 +27,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Step } from './graph.js';
 import type { ActivationLike, LayerLike } from './tfjs-types.js';
 import { readWeight } from './tfjs-types.js';
-import { avgPoolSame, conv2dForwardGrad, depthwiseForwardGrad, maxPoolFirstMax, unaryCustomGrad } from './convgrad.js';
+import {
+  avgPoolSame,
+  conv2dForwardGrad,
+  depthwiseForwardGrad,
+  globalAveragePool,
+  maxPoolFirstMax,
+  unaryCustomGrad,
+} from './gradops.js';
 
 type Pair = [number, number];
 
@@ -200,6 +209,11 @@ const maxPooling2d: Applier = (layer, [x]) => {
   return maxPoolFirstMax(x as tf.Tensor4D, poolSize, strides, padding);
 };
 
+const globalAveragePooling2d: Applier = (layer, [x]) => {
+  if (x === undefined || x.rank !== 4 || !channelsLast(layer) || layer['keepDims'] === true) return null;
+  return globalAveragePool(x as tf.Tensor4D);
+};
+
 const activationLayer: Applier = (layer, [x], ctx, strip) => {
   if (x === undefined) return null;
   return activate(layer['activation'], x, ctx, strip);
@@ -221,6 +235,7 @@ const APPLIERS: Readonly<Record<string, Applier>> = {
   BatchNormalization: batchNormalization,
   AveragePooling2D: averagePooling2d,
   MaxPooling2D: maxPooling2d,
+  GlobalAveragePooling2D: globalAveragePooling2d,
   Activation: activationLayer,
   ReLU: reluLayer,
   Softmax: softmaxLayer,

@@ -240,11 +240,16 @@ export function finishResult(r: BatchResult, batched: boolean): BatchResult {
   };
 }
 
-/** Computes a raw `[B, h, w]` map from activations and gradients. */
-export type RawMapFunction = (ag: ActivationsAndGradients) => tf.Tensor3D;
+/**
+ * How a method turns activations and gradients into a raw `[B, h, w]` map: either per-channel
+ * `weights` (`[B, C]`, combined as `sum_k w_k A_k`) or a whole `map`.
+ */
+export type CamMethod =
+  | { weights: (ag: ActivationsAndGradients) => tf.Tensor2D }
+  | { map: (ag: ActivationsAndGradients) => tf.Tensor3D };
 
 /**
- * The whole pipeline of a gradient-based CAM method: arguments, passes, `rawMap`, post-processing.
+ * The whole pipeline of a gradient-based CAM method: arguments, passes, the method, post-processing.
  * Everything runs in one `tf.tidy`; only the result's tensors survive.
  */
 export function runGradientCam(
@@ -252,7 +257,7 @@ export function runGradientCam(
   modelArg: unknown,
   input: unknown,
   options: unknown,
-  rawMap: RawMapFunction,
+  method: CamMethod,
   extraKeys: readonly string[] = [],
 ): BatchResult {
   const model = checkModel(fn, modelArg);
@@ -260,7 +265,15 @@ export function runGradientCam(
   return tf.tidy((): tf.TensorContainer => {
     const ag = activationsAndGradientsIn(fn, model, input, opts);
     const size = resizeTarget(fn, opts, ag.input);
-    const raw = rawMap(ag);
+    let raw: tf.Tensor3D;
+    if ('weights' in method) {
+      const w = method.weights(ag);
+      // dS/dA is no longer needed: free it before the combination to keep the peak at ~2 x |A|.
+      ag.gradients.dispose();
+      raw = weightedChannelSum(ag.activations, w);
+    } else {
+      raw = method.map(ag);
+    }
     const heatmap = postprocessMaps(raw, { relu: opts.relu, normalize: opts.normalize, size });
     return finishResult(
       { heatmap, classIndex: ag.classIndex, score: ag.scores, layer: ag.layer.path },

@@ -17,11 +17,18 @@ export function blockedSumLastAxis(x: tf.Tensor): tf.Tensor {
   return tf.tidy(() => {
     const n = x.shape[x.rank - 1] as number;
     if (n <= 32) return tf.sum(x, -1);
-    const block = Math.ceil(Math.sqrt(n));
-    const blocks = Math.ceil(n / block);
-    const padded = blocks * block === n ? x : tf.pad(x, [...x.shape.slice(0, -1).map(() => [0, 0] as [number, number]), [0, blocks * block - n]]);
+    // Prefer a block size dividing n (a free reshape); pad only when n has no usable divisor.
+    let block = Math.floor(Math.sqrt(n));
+    while (block > 1 && n % block !== 0) block--;
+    let padded = x;
+    if (block < 4) {
+      block = Math.ceil(Math.sqrt(n));
+      const total = Math.ceil(n / block) * block;
+      padded = tf.pad(x, [...x.shape.slice(0, -1).map(() => [0, 0] as [number, number]), [0, total - n]]);
+    }
     const lead = x.shape.slice(0, -1);
-    return tf.sum(tf.sum(tf.reshape(padded, [...lead, blocks, block]), -1), -1);
+    const width = padded.shape[padded.rank - 1] as number;
+    return tf.sum(tf.sum(tf.reshape(padded, [...lead, width / block, block]), -1), -1);
   });
 }
 

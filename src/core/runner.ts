@@ -108,7 +108,28 @@ export function runHead<S extends Record<string, tf.Tensor>>(
       scores: tf.clone(c.scores),
       extras: extras as S,
     };
+  } catch (e) {
+    releaseTapeAfterError();
+    throw e;
   } finally {
     for (const t of kept) t.dispose();
   }
+}
+
+/**
+ * tfjs keeps (clones of) the tensors each recorded op saves for its backward pass until the backward
+ * pass disposes them. When the forward function throws (a bad target function, say), there is no
+ * backward pass and they would leak. This releases them the way the engine does after a backward
+ * pass, but only when no outer gradient computation is in progress (its tape is not ours to touch).
+ */
+function releaseTapeAfterError(): void {
+  const engine = tf.engine() as unknown as {
+    state?: { gradientDepth?: number; activeTape?: Array<{ saved?: tf.Tensor[] }> | null };
+  };
+  const state = engine.state;
+  if (state === undefined || state.gradientDepth !== 0 || !Array.isArray(state.activeTape)) return;
+  for (const node of state.activeTape) {
+    for (const t of node.saved ?? []) t.dispose();
+  }
+  state.activeTape = null;
 }

@@ -59,6 +59,17 @@ export function prepareInput(
 ): PreparedInput {
   const n = model.inputs.length;
   let list: unknown[];
+  if (Array.isArray(input) && n === 1 && !input.every(isTensor)) {
+    // A nested JS array (raw pixels) passed to a one-input model.
+    const inner = (model.inputs[0] as { shape: ReadonlyArray<number | null> }).shape.slice(1);
+    throw new InputError({
+      fn,
+      argument: 'input',
+      expected: `must be a tf.Tensor of shape [batch, ${inner.map((d) => (d === null ? 'any' : String(d))).join(', ')}] or ${shapeText(inner)}`,
+      got: describeValue(input),
+      fix: 'Convert the data first, e.g. tf.tensor(data) or tf.browser.fromPixels(img).',
+    });
+  }
   if (Array.isArray(input)) {
     list = input;
     if (list.length !== n) {

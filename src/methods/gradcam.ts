@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { runGradientCam, weightedChannelSum } from '../core/cam.js';
+import { runGradientCam } from '../core/cam.js';
 import { spatialMean } from '../core/reduce.js';
 import type { CamInput, CamOptions, CamResult, CamResultBatch, CamResultSingle } from '../core/types.js';
 
@@ -53,7 +53,7 @@ export function gradCam(model: LayersModel, input: tf.Tensor3D, options?: CamOpt
 export function gradCam(model: LayersModel, input: tf.Tensor4D, options?: CamOptions): CamResultBatch;
 export function gradCam(model: LayersModel, input: CamInput, options?: CamOptions): CamResult;
 export function gradCam(model: LayersModel, input: CamInput, options?: CamOptions): CamResult {
-  return runGradientCam('gradCam', model, input, options, ({ activations, gradients }) =>
-    tf.tidy(() => weightedChannelSum(activations, spatialMean(gradients))),
-  );
+  return runGradientCam('gradCam', model, input, options, {
+    weights: ({ gradients }) => spatialMean(gradients),
+  });
 }

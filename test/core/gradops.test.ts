@@ -6,9 +6,10 @@ import {
   conv2dInputGrad,
   depthwiseForwardGrad,
   depthwiseInputGrad,
+  globalAveragePool,
   leadingPad,
   maxPoolFirstMax,
-} from '../../src/core/convgrad.js';
+} from '../../src/core/gradops.js';
 import { maxAbsDiff } from '../helpers/close.js';
 import { onCpu } from '../helpers/reference.js';
 
@@ -201,5 +202,17 @@ describe('MaxPooling2D gradient', () => {
     expect(maxAbsDiff(ours, expected)).toBeLessThan(1e-6);
     expect(maxAbsDiff(maxPoolFirstMax(x, [k, k], [s, s], pad), Array.from(y.dataSync()))).toBe(0);
     tf.dispose([x, y, dy, ours]);
+  });
+});
+
+describe('GlobalAveragePooling2D gradient', () => {
+  it('equals the stock Mean gradient, with one broadcast', () => {
+    const x = tf.randomNormal([2, 5, 3, 4], 0, 1, 'float32', 11) as tf.Tensor4D;
+    const dy = tf.randomNormal([2, 4], 0, 1, 'float32', 12);
+    const ours = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(globalAveragePool(t as tf.Tensor4D), dy)))(x);
+    const stock = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.mean(t, [1, 2]), dy)))(x);
+    expect(maxAbsDiff(ours, stock.arraySync() as number[][][][])).toBeLessThan(1e-7);
+    expect(maxAbsDiff(globalAveragePool(x), tf.mean(x, [1, 2]).arraySync() as number[][])).toBe(0);
+    tf.dispose([x, dy, ours, stock]);
   });
 });

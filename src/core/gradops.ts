@@ -1,5 +1,9 @@
 /**
- * Convolutions whose input gradient is computed with forward convolutions.
+ * Ops with hand-written input gradients, used by the head applier. Each is a forward op wrapped in
+ * `tf.customGrad`, so only the input gradient is ever computed (no filter gradient), nothing is
+ * registered globally, and the gradient is right and lean on every backend.
+ *
+ * Convolutions: the input gradient is computed with forward convolutions.
  *
  * The input gradient of a convolution is a "full" correlation of the upstream gradient with the
  * kernel flipped in space (and, for a regular convolution, with its in/out channels swapped). For a
@@ -261,4 +265,19 @@ export function maxPoolFirstMax(
     };
   });
   return op(x) as tf.Tensor4D;
+}
+
+/**
+ * Global average pooling over the spatial axes of `[B, H, W, C]` (Keras `GlobalAveragePooling2D`).
+ * tfjs' `Mean` gradient materialises three input-sized tensors (`ones`, a product, a quotient); here the
+ * gradient is one broadcast of `dy / (H*W)`, which keeps the head's backward at ~2x the activation.
+ */
+export function globalAveragePool(x: tf.Tensor4D): tf.Tensor2D {
+  const [b, h, w, c] = x.shape;
+  const op = unaryCustomGrad((input: tf.Tensor) => ({
+    value: tf.mean(input, [1, 2]),
+    gradFunc: (dy: tf.Tensor) =>
+      tf.tidy(() => tf.broadcastTo(tf.reshape(tf.div(dy, h * w), [b, 1, 1, c]), [b, h, w, c])),
+  }));
+  return op(x) as tf.Tensor2D;
 }
