@@ -5,6 +5,10 @@
  */
 export { gradCam } from './methods/gradcam.js';
 export { normalizeMaps, resizeMaps, NORMALIZE_EPS } from './core/postprocess.js';
+export { applyColormap, overlay } from './overlay/overlay.js';
+export type { Colormap, ImageRange, OverlayOptions } from './overlay/overlay.js';
+export { COLORMAPS, COLORMAP_NAMES } from './overlay/colormaps.js';
+export type { ColormapName, ColormapTable } from './overlay/colormaps.js';
 export type {
   CamInput,
   CamOptions,
