@@ -4,6 +4,8 @@
  * @packageDocumentation
  */
 export { gradCam } from './methods/gradcam.js';
+export { guidedBackprop, guidedGradCam, deprocessGradients } from './guided/guided.js';
+export type { GuidedOptions, GuidedGradCamOptions, GuidedResult, GuidedGradCamResult } from './guided/guided.js';
 export { normalizeMaps, resizeMaps, NORMALIZE_EPS } from './core/postprocess.js';
 export { applyColormap, overlay } from './overlay/overlay.js';
 export type { Colormap, ImageRange, OverlayOptions } from './overlay/overlay.js';

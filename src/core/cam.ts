@@ -7,7 +7,7 @@
  * @module
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { ModelError, OptionError, describeValue } from '../errors.js';
+import { LayerError, ModelError, OptionError, describeValue } from '../errors.js';
 import type { ApplyContext } from './applier.js';
 import { endsInSquashing } from './applier.js';
 import type { FlatGraph } from './graph.js';
@@ -50,14 +50,18 @@ export interface ParsedCamOptions {
   node: number | undefined;
 }
 
-/** Checks the option bag shared by CAM methods (plus `extraKeys` of the method). */
+/**
+ * Checks the option bag shared by CAM methods (plus `extraKeys` of the method; `baseKeys` replaces
+ * the shared set for functions that accept only part of it).
+ */
 export function parseCamOptions(
   fn: string,
   model: ContainerLike,
   options: unknown,
   extraKeys: readonly string[] = [],
+  baseKeys: readonly string[] = CAM_OPTION_KEYS,
 ): ParsedCamOptions {
-  const o = checkOptionKeys(fn, options, [...CAM_OPTION_KEYS, ...extraKeys]);
+  const o = checkOptionKeys(fn, options, [...baseKeys, ...extraKeys]);
   const resizeValue = o['resize'];
   let resize: boolean | [number, number] = true;
   if (resizeValue !== undefined) {
@@ -165,18 +169,36 @@ export interface ActivationsAndGradients {
   target: NormalizedTarget;
 }
 
-/** Runs body and head for a CAM method. Must be called inside `tf.tidy`. */
+/**
+ * Runs body and head for a CAM method. Must be called inside `tf.tidy`.
+ *
+ * @param resolve - picks the explained value; default: the `layer` option. Guided backpropagation
+ *   passes a model input instead.
+ */
 export function activationsAndGradientsIn(
   fn: string,
   model: ContainerLike,
   input: unknown,
   opts: ParsedCamOptions,
   applyOverrides: Partial<ApplyContext> = {},
+  resolve?: (graph: FlatGraph, prepared: PreparedInput) => ResolvedLayer,
 ): ActivationsAndGradients {
   const graph = modelGraph(fn, model);
   const prepared = prepareInput(fn, model, input, opts.validate);
-  const layer = resolveLayer(fn, model, graph, opts.raw['layer'], opts.node, opts.outputIndex);
-  const plan = planOf(model, layer.value, opts.outputIndex) as Plan;
+  const layer =
+    resolve === undefined
+      ? resolveLayer(fn, model, graph, opts.raw['layer'], opts.node, opts.outputIndex)
+      : resolve(graph, prepared);
+  const plan = planOf(model, layer.value, opts.outputIndex);
+  if (plan === null) {
+    throw new LayerError({
+      fn,
+      argument: 'layer',
+      expected: 'must be connected to the explained model output',
+      got: `'${layer.path}', which the output does not depend on`,
+      fix: 'Pick a layer or input on the path to the output (or set outputIndex).',
+    });
+  }
   const outShape = model.outputs[opts.outputIndex]?.shape ?? [];
   const numClasses = outShape.length === 2 && typeof outShape[1] === 'number' ? outShape[1] : null;
   const target = normalizeTarget(fn, opts.raw['target'], prepared.batchSize, numClasses);
