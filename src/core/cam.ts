@@ -1,7 +1,7 @@
 /**
- * The pipeline every gradient-based CAM method shares: check the arguments, resolve the layer, run
- * the body outside the tape and the head under it, let the method turn (A, dS/dA) into a raw map,
- * then post-process. A method only supplies the raw-map function.
+ * The passes every CAM method shares: check the arguments, resolve the layer, run the body outside
+ * the tape and the head under it (or forward only for gradient-free methods). `create.ts` builds the
+ * public methods on top of this.
  *
  * @internal
  * @module
@@ -18,7 +18,7 @@ import type { Plan } from './plan.js';
 import { graphOf, planOf } from './plan.js';
 import { postprocessMaps } from './postprocess.js';
 import { channelSum } from './reduce.js';
-import { runBody, runHead } from './runner.js';
+import { runBody, runHead, runHeadForward } from './runner.js';
 import type { NormalizedTarget } from './targets.js';
 import { normalizeTarget, pickScores } from './targets.js';
 import type { ContainerLike } from './tfjs-types.js';
@@ -151,8 +151,8 @@ export function defaultForwardConvGrad(): boolean {
 export interface ActivationsAndGradients {
   /** Target layer output A, `[B, h, w, C]`. */
   activations: tf.Tensor4D;
-  /** dScore/dA, `[B, h, w, C]`. */
-  gradients: tf.Tensor4D;
+  /** dScore/dA, `[B, h, w, C]`, or null for a forward-only run. */
+  gradients: tf.Tensor4D | null;
   /** Explained score per example, `[B]`. */
   scores: tf.Tensor1D;
   /** Explained class per example (int32, -1 for target functions), `[B]`. */
@@ -167,28 +167,45 @@ export interface ActivationsAndGradients {
   plan: Plan;
   /** The target, checked. */
   target: NormalizedTarget;
+  /** The frontier values (A and skip tensors) the head was run from. */
+  frontier: ReadonlyMap<number, tf.Tensor>;
+  /** The applier context used (which activation is stripped, guided, conv gradients). */
+  ctx: ApplyContext;
+}
+
+/** Static number of classes of output `outputIndex`, or null when not `[batch, classes]`. */
+export function numClassesOf(model: ContainerLike, outputIndex: number): number | null {
+  const outShape = model.outputs[outputIndex]?.shape ?? [];
+  return outShape.length === 2 && typeof outShape[1] === 'number' ? outShape[1] : null;
+}
+
+/** What to run: which value to explain and how. */
+export interface PassSpec {
+  /** The `layer` option value (one layer), or a resolver picking the explained value. */
+  layer: unknown;
+  resolve?: ((graph: FlatGraph, prepared: PreparedInput) => ResolvedLayer) | undefined;
+  /** Compute dS/dA (default true); false runs the head forward only. */
+  gradients?: boolean | undefined;
+  /** Applier overrides (guided ReLUs...). */
+  apply?: Partial<ApplyContext> | undefined;
 }
 
 /**
- * Runs body and head for a CAM method. Must be called inside `tf.tidy`.
- *
- * @param resolve - picks the explained value; default: the `layer` option. Guided backpropagation
- *   passes a model input instead.
+ * Runs body and head for one explained value. Must be called inside `tf.tidy`.
  */
 export function activationsAndGradientsIn(
   fn: string,
   model: ContainerLike,
-  input: unknown,
+  prepared: PreparedInput,
+  target: NormalizedTarget,
   opts: ParsedCamOptions,
-  applyOverrides: Partial<ApplyContext> = {},
-  resolve?: (graph: FlatGraph, prepared: PreparedInput) => ResolvedLayer,
+  spec: PassSpec,
 ): ActivationsAndGradients {
   const graph = modelGraph(fn, model);
-  const prepared = prepareInput(fn, model, input, opts.validate);
   const layer =
-    resolve === undefined
-      ? resolveLayer(fn, model, graph, opts.raw['layer'], opts.node, opts.outputIndex)
-      : resolve(graph, prepared);
+    spec.resolve === undefined
+      ? resolveLayer(fn, model, graph, spec.layer, opts.node, opts.outputIndex)
+      : spec.resolve(graph, prepared);
   const plan = planOf(model, layer.value, opts.outputIndex);
   if (plan === null) {
     throw new LayerError({
@@ -199,19 +216,34 @@ export function activationsAndGradientsIn(
       fix: 'Pick a layer or input on the path to the output (or set outputIndex).',
     });
   }
-  const outShape = model.outputs[opts.outputIndex]?.shape ?? [];
-  const numClasses = outShape.length === 2 && typeof outShape[1] === 'number' ? outShape[1] : null;
-  const target = normalizeTarget(fn, opts.raw['target'], prepared.batchSize, numClasses);
   const frontier = runBody(plan, prepared.tensors);
   const strip = opts.logits && plan.outputStep !== null && endsInSquashing(plan.outputStep) ? plan.outputStep : null;
   const ctx: ApplyContext = {
     stripActivationOf: strip,
     guided: false,
     forwardConvGrad: defaultForwardConvGrad(),
-    ...applyOverrides,
+    ...spec.apply,
   };
+  const batch = prepared.batchSize;
+  if (spec.gradients === false) {
+    const output = runHeadForward(plan, frontier, ctx);
+    const picked = pickScores(fn, target, output, batch);
+    return {
+      activations: frontier.get(plan.targetValue) as tf.Tensor4D,
+      gradients: null,
+      scores: picked.scores,
+      classIndex: picked.classIndex,
+      output,
+      layer,
+      input: prepared,
+      plan,
+      target,
+      frontier,
+      ctx,
+    };
+  }
   const head = runHead(plan, frontier, ctx, (out) => {
-    const picked = pickScores(fn, target, out, prepared.batchSize);
+    const picked = pickScores(fn, target, out, batch);
     return { scores: picked.scores, extras: { classIndex: picked.classIndex } };
   });
   return {
@@ -224,7 +256,22 @@ export function activationsAndGradientsIn(
     input: prepared,
     plan,
     target,
+    frontier,
+    ctx,
   };
+}
+
+/** Checks model, options and input and normalises the target: the common prologue. In a tidy. */
+export function prologue(
+  fn: string,
+  model: ContainerLike,
+  input: unknown,
+  opts: ParsedCamOptions,
+): { prepared: PreparedInput; target: NormalizedTarget } {
+  modelGraph(fn, model);
+  const prepared = prepareInput(fn, model, input, opts.validate);
+  const target = normalizeTarget(fn, opts.raw['target'], prepared.batchSize, numClassesOf(model, opts.outputIndex));
+  return { prepared, target };
 }
 
 /** The size maps are resized to, or null. */
@@ -244,7 +291,7 @@ export function resizeTarget(fn: string, opts: ParsedCamOptions, prepared: Prepa
 }
 
 /** A CAM result before squeezing. */
-interface BatchResult {
+export interface BatchResult {
   heatmap: tf.Tensor;
   classIndex: tf.Tensor;
   score: tf.Tensor;
@@ -260,48 +307,6 @@ export function finishResult(r: BatchResult, batched: boolean): BatchResult {
     score: tf.squeeze(r.score, [0]),
     layer: r.layer,
   };
-}
-
-/**
- * How a method turns activations and gradients into a raw `[B, h, w]` map: either per-channel
- * `weights` (`[B, C]`, combined as `sum_k w_k A_k`) or a whole `map`.
- */
-export type CamMethod =
-  | { weights: (ag: ActivationsAndGradients) => tf.Tensor2D }
-  | { map: (ag: ActivationsAndGradients) => tf.Tensor3D };
-
-/**
- * The whole pipeline of a gradient-based CAM method: arguments, passes, the method, post-processing.
- * Everything runs in one `tf.tidy`; only the result's tensors survive.
- */
-export function runGradientCam(
-  fn: string,
-  modelArg: unknown,
-  input: unknown,
-  options: unknown,
-  method: CamMethod,
-  extraKeys: readonly string[] = [],
-): BatchResult {
-  const model = checkModel(fn, modelArg);
-  const opts = parseCamOptions(fn, model, options, extraKeys);
-  return tf.tidy((): tf.TensorContainer => {
-    const ag = activationsAndGradientsIn(fn, model, input, opts);
-    const size = resizeTarget(fn, opts, ag.input);
-    let raw: tf.Tensor3D;
-    if ('weights' in method) {
-      const w = method.weights(ag);
-      // dS/dA is no longer needed: free it before the combination to keep the peak at ~2 x |A|.
-      ag.gradients.dispose();
-      raw = weightedChannelSum(ag.activations, w);
-    } else {
-      raw = method.map(ag);
-    }
-    const heatmap = postprocessMaps(raw, { relu: opts.relu, normalize: opts.normalize, size });
-    return finishResult(
-      { heatmap, classIndex: ag.classIndex, score: ag.scores, layer: ag.layer.path },
-      ag.input.batched,
-    ) as unknown as tf.TensorContainer;
-  }) as unknown as BatchResult;
 }
 
 /**

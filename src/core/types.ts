@@ -26,9 +26,10 @@ export interface CamOptions {
   /**
    * The layer whose activations are weighted. Default: the last layer whose output is rank 4 with
    * spatial size greater than 1, searching inside nested models (in residual networks that is the
-   * layer after the last `add`, not the last convolution).
+   * layer after the last `add`, not the last convolution). An array of layers computes one map per
+   * layer and fuses them (see `fuse`); `result.layer` then lists their paths, comma-separated.
    */
-  layer?: LayerRef | undefined;
+  layer?: LayerRef | readonly LayerRef[] | undefined;
   /**
    * For a layer used more than once in the model (a shared layer), which call to explain, counting
    * calls in execution order from 0. Required for shared layers, ignored otherwise.
@@ -61,6 +62,24 @@ export interface CamOptions {
    * it would stall the pipeline.
    */
   validate?: boolean | undefined;
+  /**
+   * How per-layer maps are fused when `layer` is an array: `'mean'` (default, pytorch-grad-cam's
+   * `aggregate_multi_layers`: each map ReLU'd, normalised and resized, then averaged and normalised)
+   * or `'max'` (element-wise maximum of the per-layer maps, as torch-cam offers).
+   */
+  fuse?: 'mean' | 'max' | undefined;
+  /**
+   * Test-time augmentation smoothing (pytorch-grad-cam's `aug_smooth`): the map is averaged over
+   * the image and its horizontal flip, each at brightness x0.9, x1 and x1.1 (6 variants, run as one
+   * batch, maps flipped back before averaging). As in pytorch-grad-cam, with the default target each
+   * variant explains its own arg-max class; `classIndex` and `score` are the unaugmented image's.
+   */
+  augSmooth?: boolean | undefined;
+  /**
+   * Replace the channel sum by the first principal component of the per-channel maps (pytorch-grad-cam's
+   * `eigen_smooth`): less noise, sign oriented as in {@link principalProjection}.
+   */
+  eigenSmooth?: boolean | undefined;
 }
 
 /** A model input: one image `[H,W,C]`, a batch `[B,H,W,C]`, or one tensor per model input. */

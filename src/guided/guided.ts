@@ -9,6 +9,7 @@ import {
   activationsAndGradientsIn,
   finishResult,
   parseCamOptions,
+  prologue,
   type ParsedCamOptions,
 } from '../core/cam.js';
 import type { ResolvedLayer } from '../core/layers.js';
@@ -98,8 +99,13 @@ interface GuidedBatch {
 }
 
 function guidedIn(fn: string, model: ContainerLike, input: unknown, opts: ParsedCamOptions, inputIndex: number): GuidedBatch & { batched: boolean } {
-  const ag = activationsAndGradientsIn(fn, model, input, opts, { guided: true }, inputResolver(model, inputIndex));
-  return { gradients: ag.gradients, classIndex: ag.classIndex, score: ag.scores, batched: ag.input.batched };
+  const { prepared, target } = prologue(fn, model, input, opts);
+  const ag = activationsAndGradientsIn(fn, model, prepared, target, opts, {
+    layer: undefined,
+    resolve: inputResolver(model, inputIndex),
+    apply: { guided: true },
+  });
+  return { gradients: ag.gradients as tf.Tensor, classIndex: ag.classIndex, score: ag.scores, batched: ag.input.batched };
 }
 
 /**

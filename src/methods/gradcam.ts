@@ -3,10 +3,21 @@
  * @module
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { runGradientCam } from '../core/cam.js';
+import { createCam } from '../core/create.js';
 import { spatialMean } from '../core/reduce.js';
-import type { CamInput, CamOptions, CamResult, CamResultBatch, CamResultSingle } from '../core/types.js';
+import type { CamOptions } from '../core/types.js';
+import { OptionError, describeValue } from '../errors.js';
+
+/** Options of {@link gradCam}. */
+export interface GradCamOptions extends CamOptions {
+  /**
+   * "Guided grads" weighting (tf-explain's default, and the Keras seed example's): before pooling,
+   * keep only gradients where both the activation and the gradient are positive,
+   * `w_k = mean_ij [A_ijk > 0][G_ijk > 0] G_ijk`. Default false (the paper's and pytorch-grad-cam's
+   * plain mean of the gradients).
+   */
+  guidedGrads?: boolean | undefined;
+}
 
 /**
  * Grad-CAM (Selvaraju et al., "Grad-CAM: Visual Explanations from Deep Networks via Gradient-based
@@ -19,7 +30,8 @@ import type { CamInput, CamOptions, CamResult, CamResultBatch, CamResultSingle }
  * Numerics match pytorch-grad-cam's `GradCAM` (tested against its outputs). Differences: the
  * default target explains the pre-softmax logit when the model ends in softmax/sigmoid (pytorch-grad-cam
  * explains whatever the model outputs; pass `logits: false` for that); batches of any size are
- * explained in one pass; the layer can be chosen automatically.
+ * explained in one pass; the layer can be chosen automatically; `guidedGrads` offers tf-explain's
+ * weighting.
  *
  * Cost: one forward pass plus the backward pass of the layers above the target only. The layers
  * below the target run outside the gradient tape and are freed as they go.
@@ -27,7 +39,7 @@ import type { CamInput, CamOptions, CamResult, CamResultBatch, CamResultSingle }
  * @param model - any `tf.LayersModel` (Sequential, functional, nested, multi-input/output); never modified
  * @param input - `[H,W,C]` (one image), `[B,H,W,C]`, or an array with one tensor per model input.
  *   int32/bool inputs are cast to float32. Not disposed.
- * @param options - see {@link CamOptions}
+ * @param options - see {@link GradCamOptions} and {@link CamOptions}
  * @returns `{ heatmap, classIndex, score, layer }`: heatmap float32 `[H,W]` (one image) or
  *   `[B,H,W]` in [0,1]; classIndex int32; score float32; layer the resolved layer path. The caller
  *   owns the tensors (`tf.dispose(result)`).
@@ -43,17 +55,26 @@ import type { CamInput, CamOptions, CamResult, CamResultBatch, CamResultSingle }
  * import { gradCam } from 'tfcam';
  *
  * const model = await tf.loadLayersModel('model/model.json');
- * const image = tf.zeros([224, 224, 3]);
+ * const image = tf.zeros([224, 224, 3]) as tf.Tensor3D;
  * const { heatmap, classIndex, layer } = gradCam(model, image);   // heatmap: [224, 224] in [0, 1]
  * console.log(`class ${classIndex.dataSync()[0]} explained at ${layer}`);
  * tf.dispose([heatmap, classIndex]);
  * ```
  */
-export function gradCam(model: LayersModel, input: tf.Tensor3D, options?: CamOptions): CamResultSingle;
-export function gradCam(model: LayersModel, input: tf.Tensor4D, options?: CamOptions): CamResultBatch;
-export function gradCam(model: LayersModel, input: CamInput, options?: CamOptions): CamResult;
-export function gradCam(model: LayersModel, input: CamInput, options?: CamOptions): CamResult {
-  return runGradientCam('gradCam', model, input, options, {
-    weights: ({ gradients }) => spatialMean(gradients),
-  });
-}
+export const gradCam = createCam<GradCamOptions>({
+  name: 'gradCam',
+  optionKeys: ['guidedGrads'],
+  checkOptions: (options, fn) => {
+    const guided = options['guidedGrads'];
+    if (guided !== undefined && typeof guided !== 'boolean') {
+      throw new OptionError({ fn, argument: 'options.guidedGrads', expected: 'must be true or false', got: describeValue(guided), fix: 'Omit it for false.' });
+    }
+  },
+  weights: ({ activations, gradients, options }) => {
+    if (options['guidedGrads'] !== true) return spatialMean(gradients);
+    return tf.tidy(() => {
+      const keep = tf.logicalAnd(tf.greater(activations, 0), tf.greater(gradients, 0));
+      return spatialMean(tf.mul(gradients, tf.cast(keep, 'float32')) as tf.Tensor4D);
+    });
+  },
+});

@@ -12,7 +12,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyStock } from '../../src/core/applier.js';
 import type { Step } from '../../src/core/graph.js';
-import { activationsAndGradientsIn, parseCamOptions } from '../../src/core/cam.js';
+import { activationsAndGradientsIn, parseCamOptions, prologue } from '../../src/core/cam.js';
 import { runBody } from '../../src/core/runner.js';
 import type { ContainerLike } from '../../src/core/tfjs-types.js';
 import { gradCam } from '../../src/index.js';
@@ -20,6 +20,13 @@ import { buildInceptionV3, buildMobileNetV2 } from '../helpers/architectures.js'
 import { avgPoolSameReference, onCpu } from '../helpers/reference.js';
 
 type Weighted = { read(): tf.Tensor };
+
+/** tfcam's passes for one layer and class (inside a tidy). */
+function passes(m: ContainerLike, x: tf.Tensor4D, layer: string, cls: number): ReturnType<typeof activationsAndGradientsIn> {
+  const opts = parseCamOptions('t', m, { layer, target: cls });
+  const { prepared, target } = prologue('t', m, x, opts);
+  return activationsAndGradientsIn('t', m, prepared, target, opts, { layer });
+}
 
 /** One layer of the reference head. */
 function referenceApply(step: Step, ins: tf.Tensor[], correctAvgPool: boolean): tf.Tensor[] {
@@ -45,7 +52,7 @@ async function referenceWeights(model: tfl.LayersModel, x: tf.Tensor4D, layer: s
   return onCpu(() =>
     tf.tidy(() => {
       const m = model as unknown as ContainerLike;
-      const plan = activationsAndGradientsIn('ref', m, x, parseCamOptions('ref', m, { layer, target: cls })).plan;
+      const plan = passes(m, x, layer, cls).plan;
       const frontier = runBody(plan, [x]);
       const g = tf.grad((a: tf.Tensor) => {
         const values = new Map<number, tf.Tensor>(frontier);
@@ -65,8 +72,8 @@ async function referenceWeights(model: tfl.LayersModel, x: tf.Tensor4D, layer: s
 function tfcamWeights(model: tfl.LayersModel, x: tf.Tensor4D, layer: string, cls: number): number[] {
   return tf.tidy(() => {
     const m = model as unknown as ContainerLike;
-    const ag = activationsAndGradientsIn('t', m, x, parseCamOptions('t', m, { layer, target: cls }));
-    return Array.from(tf.mean(ag.gradients, [0, 1, 2]).dataSync());
+    const ag = passes(m, x, layer, cls);
+    return Array.from(tf.mean(ag.gradients as tf.Tensor4D, [0, 1, 2]).dataSync());
   });
 }
 
