@@ -4,6 +4,23 @@
  * @packageDocumentation
  */
 export { gradCam } from './methods/gradcam.js';
+export type { GradCamOptions } from './methods/gradcam.js';
+export { gradCamPlusPlus } from './methods/gradcam-plusplus.js';
+export type { GradCamPlusPlusOptions } from './methods/gradcam-plusplus.js';
+export { hiResCam, gradCamElementWise } from './methods/hirescam.js';
+export { xGradCam } from './methods/xgradcam.js';
+export { layerCam } from './methods/layercam.js';
+export { scoreCam } from './methods/scorecam.js';
+export type { ScoreCamOptions } from './methods/scorecam.js';
+export { ablationCam } from './methods/ablationcam.js';
+export type { AblationCamOptions } from './methods/ablationcam.js';
+export type { BatchedCamOptions } from './methods/batched.js';
+export { eigenCam, eigenGradCam } from './methods/eigencam.js';
+export { CAM_METHODS } from './methods/registry.js';
+export type { CamMethodName } from './methods/registry.js';
+export { createCam } from './core/create.js';
+export type { CamContext, CamFunction, CamMethod } from './core/create.js';
+export { principalProjection } from './core/projection.js';
 export { guidedBackprop, guidedGradCam, deprocessGradients } from './guided/guided.js';
 export type { GuidedOptions, GuidedGradCamOptions, GuidedResult, GuidedGradCamResult } from './guided/guided.js';
 export { normalizeMaps, resizeMaps, NORMALIZE_EPS } from './core/postprocess.js';

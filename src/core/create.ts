@@ -68,6 +68,11 @@ export interface CamContext {
    * row, `[n]`, for example `example`'s target.
    */
   scoreInputs(images: tf.Tensor4D, example: number): tf.Tensor1D;
+  /**
+   * Like {@link CamContext.scoreInputs} but returns the whole explained model output for each row,
+   * `[n, ...]` (pre-softmax when logits are explained).
+   */
+  forwardInputs(images: tf.Tensor4D, example: number): tf.Tensor;
   /** Reports progress to the caller's `onProgress` option, if any. */
   progress(done: number, total: number): void;
 }
@@ -163,6 +168,15 @@ function makeContext(
   const fn = method.name;
   const imageInput = imageInputIndex(ag.input);
   const onProgress = opts.raw['onProgress'] as ((done: number, total: number) => void) | undefined;
+  const forwardInputs = (images: tf.Tensor4D, example: number): tf.Tensor =>
+    tf.tidy(() => {
+      const n = images.shape[0];
+      const inputs = ag.input.tensors.map((t, i) => (i === imageInput ? images : tileRow(t, example, n)));
+      const graph = modelGraph(fn, model);
+      const plan = planOf(model, graph.inputValues[imageInput] as number, opts.outputIndex);
+      if (plan === null) throw new Error(`${fn}: the output does not depend on the image input`);
+      return runHeadForward(plan, runBody(plan, inputs), ag.ctx);
+    });
   return {
     fn,
     activations: ag.activations,
@@ -187,16 +201,9 @@ function makeContext(
         return scoreRows(fn, ag, runHeadForward(ag.plan, values, ag.ctx), example);
       });
     },
+    forwardInputs,
     scoreInputs(images: tf.Tensor4D, example: number): tf.Tensor1D {
-      return tf.tidy(() => {
-        const n = images.shape[0];
-        const inputs = ag.input.tensors.map((t, i) => (i === imageInput ? images : tileRow(t, example, n)));
-        const graph = modelGraph(fn, model);
-        const plan = planOf(model, graph.inputValues[imageInput] as number, opts.outputIndex);
-        if (plan === null) throw new Error(`${fn}: the output does not depend on the image input`);
-        const frontier = runBody(plan, inputs);
-        return scoreRows(fn, ag, runHeadForward(plan, frontier, ag.ctx), example);
-      });
+      return tf.tidy(() => scoreRows(fn, ag, forwardInputs(images, example), example));
     },
     progress(done: number, total: number): void {
       if (typeof onProgress === 'function') onProgress(done, total);

@@ -271,11 +271,13 @@ export function maxPoolFirstMax(
  * Global average pooling over the spatial axes of `[B, H, W, C]` (Keras `GlobalAveragePooling2D`).
  * tfjs' `Mean` gradient materialises three input-sized tensors (`ones`, a product, a quotient); here the
  * gradient is one broadcast of `dy / (H*W)`, which keeps the head's backward at ~2x the activation.
+ * The forward sums columns, then rows (see reduce.ts on float32 accumulation).
  */
 export function globalAveragePool(x: tf.Tensor4D): tf.Tensor2D {
   const [b, h, w, c] = x.shape;
   const op = unaryCustomGrad((input: tf.Tensor) => ({
-    value: tf.mean(input, [1, 2]),
+    // Columns then rows: a two-stage sum keeps float32 backends (wasm) within ~1e-7 of float64.
+    value: tf.div(tf.sum(tf.sum(input, 2), 1), h * w),
     gradFunc: (dy: tf.Tensor) =>
       tf.tidy(() => tf.broadcastTo(tf.reshape(tf.div(dy, h * w), [b, 1, 1, c]), [b, h, w, c])),
   }));

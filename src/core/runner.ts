@@ -134,17 +134,21 @@ function releaseTapeAfterError(): void {
   state.activeTape = null;
 }
 
+/** Layers replayed through the applier even in forward-only runs (for accuracy, not gradients). */
+const FORWARD_VIA_APPLIER = new Set(['GlobalAveragePooling2D']);
+
 /**
  * Replays the head forward only (no tape) from the given frontier values and returns the output.
  * Layers run with their stock (fused, fastest) kernels, except the step whose output activation is
- * stripped, which goes through the applier.
+ * stripped and global average pooling (two-stage sum), which go through the applier.
  */
 export function runHeadForward(plan: Plan, frontier: ReadonlyMap<number, tf.Tensor>, ctx: ApplyContext): tf.Tensor {
   return tf.tidy(() => {
     const values = new Map<number, tf.Tensor>(frontier);
     for (const step of plan.head) {
       const args = step.inputs.map((v) => values.get(v) as tf.Tensor);
-      const outs = step === ctx.stripActivationOf ? applyStep(step, args, ctx) : applyStock(step, args);
+      const viaApplier = step === ctx.stripActivationOf || FORWARD_VIA_APPLIER.has(step.layer.getClassName());
+      const outs = viaApplier ? applyStep(step, args, ctx) : applyStock(step, args);
       step.outputs.forEach((v, k) => values.set(v, outs[k] as tf.Tensor));
     }
     return values.get(plan.outputValue) as tf.Tensor;

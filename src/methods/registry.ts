@@ -1,0 +1,43 @@
+/**
+ * Every built-in CAM method by name: adding a method is one file plus one line here.
+ * @module
+ */
+import type { CamFunction } from '../core/create.js';
+import { ablationCam } from './ablationcam.js';
+import { eigenCam, eigenGradCam } from './eigencam.js';
+import { gradCam } from './gradcam.js';
+import { gradCamPlusPlus } from './gradcam-plusplus.js';
+import { gradCamElementWise, hiResCam } from './hirescam.js';
+import { layerCam } from './layercam.js';
+import { scoreCam } from './scorecam.js';
+import { xGradCam } from './xgradcam.js';
+
+/** The names of the built-in CAM methods. */
+export type CamMethodName =
+  | 'gradCam'
+  | 'gradCamPlusPlus'
+  | 'hiResCam'
+  | 'xGradCam'
+  | 'layerCam'
+  | 'gradCamElementWise'
+  | 'scoreCam'
+  | 'ablationCam'
+  | 'eigenCam'
+  | 'eigenGradCam';
+
+/**
+ * The built-in CAM methods by name (same signature, options and result for all), e.g. to pick one
+ * from a command-line flag: `CAM_METHODS[name](model, image)`.
+ */
+export const CAM_METHODS: Readonly<Record<CamMethodName, CamFunction>> = {
+  gradCam,
+  gradCamPlusPlus,
+  hiResCam,
+  xGradCam,
+  layerCam,
+  gradCamElementWise,
+  scoreCam,
+  ablationCam,
+  eigenCam,
+  eigenGradCam,
+};
