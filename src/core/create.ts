@@ -17,8 +17,8 @@ import {
   parseCamOptions,
   prologue,
   resizeTarget,
-  weightedChannelSum,
 } from './cam.js';
+import { combineChannels } from './primitives.js';
 import { planOf } from './plan.js';
 import { normalizeMaps, postprocessMaps, resizeMaps } from './postprocess.js';
 import { principalProjection } from './projection.js';
@@ -222,7 +222,7 @@ function rawMap(method: CamMethod, ctx: CamContext, ag: ActivationsAndGradients,
       const [b, , , c] = ag.activations.shape;
       return principalProjection(tf.mul(ag.activations, tf.reshape(w, [b, 1, 1, c])) as tf.Tensor4D);
     }
-    return weightedChannelSum(ag.activations, w);
+    return combineChannels(ag.activations, w);
   }
   if (method.elementwise !== undefined) {
     const e = method.elementwise(ctx);

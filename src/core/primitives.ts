@@ -1,0 +1,86 @@
+/**
+ * The building blocks other libraries embed: the activations-and-gradients primitive and the
+ * channel combination (normalisation and resizing live in postprocess.ts).
+ * @module
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { CAM_OPTION_KEYS, activationsAndGradientsIn, parseCamOptions, prologue, weightedChannelSum } from './cam.js';
+import type { CamInput, CamOptions } from './types.js';
+import { checkModel } from './validate.js';
+
+/** Options of {@link activationsAndGradients}: the layer/target subset of {@link CamOptions}. */
+export type ActivationsAndGradientsOptions = Pick<CamOptions, 'layer' | 'node' | 'target' | 'logits' | 'outputIndex' | 'validate'>;
+
+/** The result of {@link activationsAndGradients}. The caller owns the tensors. */
+export type ActivationsAndGradientsResult = {
+  /** The target layer's output A, `[B, h, w, C]` (batch axis kept even for one image). */
+  activations: tf.Tensor4D;
+  /** dS/dA, `[B, h, w, C]`, for the explained score S of each example. */
+  gradients: tf.Tensor4D;
+  /** S per example, `[B]` (a logit when logits are explained). */
+  scores: tf.Tensor1D;
+  /** The explained class per example, int32 `[B]` (-1 for target functions). */
+  classIndex: tf.Tensor1D;
+  /** The resolved layer path. */
+  layer: string;
+};
+
+/**
+ * The primitive under every gradient-based CAM: the target layer's activations and the gradient of
+ * the explained score with respect to them, for a whole batch, from tfcam's two-phase runner (the
+ * layers below the target outside the tape, the head's backward only, no weight gradients).
+ * Equivalent to pytorch-grad-cam's `ActivationsAndGradients` hooks, without touching the model.
+ *
+ * @param model - any `tf.LayersModel`; never modified
+ * @param input - `[H,W,C]`, `[B,H,W,C]`, or one tensor per model input; not disposed
+ * @param options - `layer`, `node`, `target`, `logits`, `outputIndex`, `validate` as in {@link CamOptions}
+ * @returns `{ activations, gradients, scores, classIndex, layer }`, batched (`[1, ...]` for one
+ *   image); the caller owns the tensors
+ * @throws as {@link gradCam}
+ *
+ * @example
+ * ```ts
+ * const { activations, gradients } = activationsAndGradients(model, image, { layer: 'last_conv' });
+ * const weights = tf.mean(gradients, [1, 2]) as tf.Tensor2D;   // Grad-CAM's weights
+ * const raw = combineChannels(activations, weights);            // [1, h, w]
+ * ```
+ */
+export function activationsAndGradients(
+  model: LayersModel,
+  input: CamInput,
+  options?: ActivationsAndGradientsOptions,
+): ActivationsAndGradientsResult {
+  const fn = 'activationsAndGradients';
+  const m = checkModel(fn, model);
+  const keys = CAM_OPTION_KEYS.filter((k) => ['layer', 'node', 'target', 'logits', 'outputIndex', 'validate'].includes(k));
+  const opts = parseCamOptions(fn, m, options, [], keys);
+  return tf.tidy((): tf.TensorContainer => {
+    const { prepared, target } = prologue(fn, m, input, opts);
+    const ag = activationsAndGradientsIn(fn, m, prepared, target, opts, { layer: opts.raw['layer'] });
+    return {
+      activations: ag.activations,
+      gradients: ag.gradients as tf.Tensor4D,
+      scores: ag.scores,
+      classIndex: ag.classIndex,
+      layer: ag.layer.path,
+    };
+  }) as unknown as ActivationsAndGradientsResult;
+}
+
+/**
+ * The channel combination of weight-based CAMs: `cam[b] = sum_k weights[b, k] * A[b, :, :, k]`,
+ * vectorised, with a two-stage channel sum (float32 backends stay within ~1e-6 of float64).
+ *
+ * @param activations - `[B, h, w, C]`; not disposed
+ * @param weights - `[B, C]`; not disposed
+ * @returns the raw map `[B, h, w]` (before ReLU), owned by the caller
+ *
+ * @example
+ * ```ts
+ * const raw = combineChannels(activations, tf.mean(gradients, [1, 2]) as tf.Tensor2D);
+ * ```
+ */
+export function combineChannels(activations: tf.Tensor4D, weights: tf.Tensor2D): tf.Tensor3D {
+  return weightedChannelSum(activations, weights);
+}
