@@ -23,6 +23,8 @@ export type { CamContext, CamFunction, CamMethod } from './core/create.js';
 export { principalProjection } from './core/projection.js';
 export { activationsAndGradients, combineChannels } from './core/primitives.js';
 export type { ActivationsAndGradientsOptions, ActivationsAndGradientsResult } from './core/primitives.js';
+export { gradCamCallback } from './callbacks/gradcam-callback.js';
+export type { GradCamCallback, GradCamCallbackOptions } from './callbacks/gradcam-callback.js';
 export { guidedBackprop, guidedGradCam, deprocessGradients } from './guided/guided.js';
 export type { GuidedOptions, GuidedGradCamOptions, GuidedResult, GuidedGradCamResult } from './guided/guided.js';
 export { normalizeMaps, resizeMaps, postprocessMaps, NORMALIZE_EPS } from './core/postprocess.js';
