@@ -1,23 +1,132 @@
-import { defineConfig } from 'vitest/config';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { playwright } from '@vitest/browser-playwright';
+import type { TestProjectInlineConfiguration } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
-// The suite runs once per backend: each project sets TFCAM_BACKEND, and test/setup/backend.ts
-// activates that backend and asserts tf.getBackend() before every test.
-const backends = ['cpu', 'wasm'] as const;
+/**
+ * Test projects (`npm test` runs them all):
+ * - `cpu`, `wasm`: the whole suite in Node, once per backend. test/setup/backend.ts activates the
+ *   backend named by TFCAM_BACKEND and asserts tf.getBackend() before every test.
+ * - `node`: the whole suite on tfjs-node (backend 'tensorflow') when @tensorflow/tfjs-node can be
+ *   loaded; otherwise only the cross-backend suite, reported as skipped with the reason.
+ * - `browser`: a focused cross-backend suite in headless Chromium (vitest browser mode, playwright
+ *   provider, the system's Chromium: no browser download): webgl, cpu and wasm, one test file each,
+ *   plus the webgl-only checks (no device-to-host reads, pytorch-grad-cam fixtures).
+ */
+
+const NODE_TESTS = ['test/**/*.test.ts'];
+const BROWSER_TESTS = ['test/**/*.browser.test.ts'];
+const NODE_EXCLUDE = [...configDefaults.exclude, ...BROWSER_TESTS];
+
+/** Why tfjs-node cannot run here, or undefined when it can (checked in a child process: it is a native addon). */
+function tfjsNodeSkipReason(): string | undefined {
+  const install = 'npm i -D @tensorflow/tfjs-node to run';
+  try {
+    createRequire(import.meta.url).resolve('@tensorflow/tfjs-node');
+  } catch {
+    return `tfjs-node not installed: ${install}`;
+  }
+  const probe = spawnSync(process.execPath, ['-e', "require('@tensorflow/tfjs-node')"], { encoding: 'utf8', timeout: 120_000 });
+  if (probe.status === 0) return undefined;
+  const why = `${probe.stderr ?? ''}`.split('\n').find((l) => /Error/.test(l)) ?? `exit code ${probe.status}`;
+  return `tfjs-node installed but not loadable (${why.trim().slice(0, 160)}): reinstall it (${install})`;
+}
+
+/** Prints a line once per process (vitest evaluates this file more than once). */
+function noteOnce(line: string): void {
+  const g = globalThis as { __tfcamNotes?: Set<string> };
+  g.__tfcamNotes ??= new Set();
+  if (!g.__tfcamNotes.has(line)) console.info(line);
+  g.__tfcamNotes.add(line);
+}
+
+/** The Chromium the browser project drives (Debian's package; override with TFCAM_CHROMIUM). */
+const chromium = process.env['TFCAM_CHROMIUM'] ?? '/usr/bin/chromium';
+
+const nodeProject = (name: string, backend: string, env: Record<string, string> = {}, include = NODE_TESTS): TestProjectInlineConfiguration => ({
+  extends: true,
+  test: {
+    name,
+    environment: 'node',
+    include,
+    exclude: NODE_EXCLUDE,
+    setupFiles: ['test/setup/backend.ts'],
+    env: { TFCAM_BACKEND: backend, ...env },
+  },
+});
+
+function tfjsNodeProject(): TestProjectInlineConfiguration {
+  const skip = tfjsNodeSkipReason();
+  if (skip === undefined) return nodeProject('node', 'tensorflow');
+  // Not loadable: run only the cross-backend suite, whose tests are reported as skipped with the reason.
+  noteOnce(`[tfcam] node project (tfjs-node) skipped: ${skip}`);
+  return nodeProject('node', 'tensorflow', { TFCAM_BACKEND_SKIP: skip }, ['test/backends/cross-backend.test.ts']);
+}
+
+function browserProject(): TestProjectInlineConfiguration {
+  if (!existsSync(chromium)) {
+    noteOnce(`[tfcam] browser project skipped: no Chromium at ${chromium}`);
+    // No Chromium: say so with a skipped test (a failed one where TFCAM_REQUIRE_BROWSER=1, as in CI).
+    return {
+      extends: true,
+      test: {
+        name: 'browser',
+        environment: 'node',
+        include: ['test/backends/browser-missing.check.ts'],
+        env: { TFCAM_BROWSER_SKIP: `Chromium not found at ${chromium}: apt-get install chromium (or set TFCAM_CHROMIUM) to run the browser tests` },
+      },
+    };
+  }
+  return {
+    extends: true,
+    // Pre-bundle tfjs up front, so Vite does not discover it mid-run and reload the page.
+    optimizeDeps: {
+      include: [
+        '@tensorflow/tfjs-core',
+        '@tensorflow/tfjs-layers',
+        '@tensorflow/tfjs-backend-cpu',
+        '@tensorflow/tfjs-backend-webgl',
+        '@tensorflow/tfjs-backend-wasm',
+      ],
+    },
+    test: {
+      name: 'browser',
+      include: BROWSER_TESTS,
+      setupFiles: ['test/setup/browser.ts'],
+      // One page at a time: SwiftShader WebGL is CPU-bound, and the files' backends stay apart.
+      fileParallelism: false,
+      browser: {
+        enabled: true,
+        headless: true,
+        screenshotFailures: false,
+        provider: playwright({
+          launchOptions: {
+            executablePath: chromium,
+            args: [
+              '--no-sandbox',
+              '--disable-background-networking',
+              '--disable-component-update',
+              '--disable-sync',
+              '--no-first-run',
+              // The same software WebGL2 everywhere (a GPU machine would otherwise give other roundings).
+              '--use-angle=swiftshader',
+              '--enable-unsafe-swiftshader',
+            ],
+          },
+        }),
+        instances: [{ browser: 'chromium' }],
+      },
+    },
+  };
+}
 
 export default defineConfig({
   test: {
     globals: false,
     testTimeout: 120_000,
     hookTimeout: 120_000,
-    projects: backends.map((backend) => ({
-      extends: true,
-      test: {
-        name: backend,
-        environment: 'node',
-        include: ['test/**/*.test.ts'],
-        setupFiles: ['test/setup/backend.ts'],
-        env: { TFCAM_BACKEND: backend },
-      },
-    })),
+    projects: [nodeProject('cpu', 'cpu'), nodeProject('wasm', 'wasm'), tfjsNodeProject(), browserProject()],
   },
 });

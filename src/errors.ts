@@ -20,7 +20,8 @@ export type TfcamErrorCode =
   | 'INVALID_LAYER'
   | 'INVALID_TARGET'
   | 'INVALID_OPTION'
-  | 'UNSUPPORTED';
+  | 'UNSUPPORTED'
+  | 'BACKEND_UNAVAILABLE';
 
 /** Fields shared by every tfcam error. */
 export interface TfcamErrorDetails {
@@ -57,6 +58,7 @@ export class TfcamError extends Error {
   readonly argument: string;
 
   /**
+   * Creates an error with the standard message `fn: 'argument' expected, but got got. fix`.
    * @param code - category of the error
    * @param details - the parts the message is assembled from
    */
@@ -74,7 +76,10 @@ export class TfcamError extends Error {
 
 /** The model is not a usable `tf.LayersModel` (not a model, not built, unsupported structure). */
 export class ModelError extends TfcamError {
-  /** @param details - the parts the message is assembled from */
+  /**
+   * Creates the error; see {@link TfcamError} for the message format.
+   * @param details - the parts the message is assembled from
+   */
   constructor(details: TfcamErrorDetails) {
     super('INVALID_MODEL', details);
   }
@@ -82,7 +87,10 @@ export class ModelError extends TfcamError {
 
 /** The input tensor(s) do not fit the model (type, rank, shape, values, batch size). */
 export class InputError extends TfcamError {
-  /** @param details - the parts the message is assembled from */
+  /**
+   * Creates the error; see {@link TfcamError} for the message format.
+   * @param details - the parts the message is assembled from
+   */
   constructor(details: TfcamErrorDetails) {
     super('INVALID_INPUT', details);
   }
@@ -90,7 +98,10 @@ export class InputError extends TfcamError {
 
 /** The `layer` option does not resolve to a usable target layer. */
 export class LayerError extends TfcamError {
-  /** @param details - the parts the message is assembled from */
+  /**
+   * Creates the error; see {@link TfcamError} for the message format.
+   * @param details - the parts the message is assembled from
+   */
   constructor(details: TfcamErrorDetails) {
     super('INVALID_LAYER', details);
   }
@@ -98,7 +109,10 @@ export class LayerError extends TfcamError {
 
 /** The `target` option (class indices or score function) is invalid for this model and batch. */
 export class TargetError extends TfcamError {
-  /** @param details - the parts the message is assembled from */
+  /**
+   * Creates the error; see {@link TfcamError} for the message format.
+   * @param details - the parts the message is assembled from
+   */
   constructor(details: TfcamErrorDetails) {
     super('INVALID_TARGET', details);
   }
@@ -106,7 +120,10 @@ export class TargetError extends TfcamError {
 
 /** An option is unknown or has a value of the wrong type or range. */
 export class OptionError extends TfcamError {
-  /** @param details - the parts the message is assembled from */
+  /**
+   * Creates the error; see {@link TfcamError} for the message format.
+   * @param details - the parts the message is assembled from
+   */
   constructor(details: TfcamErrorDetails) {
     super('INVALID_OPTION', details);
   }
@@ -114,9 +131,27 @@ export class OptionError extends TfcamError {
 
 /** The model uses something tfcam cannot run (a layer type, a data format, a missing kernel). */
 export class UnsupportedError extends TfcamError {
-  /** @param details - the parts the message is assembled from */
+  /**
+   * Creates the error; see {@link TfcamError} for the message format.
+   * @param details - the parts the message is assembled from
+   */
   constructor(details: TfcamErrorDetails) {
     super('UNSUPPORTED', details);
+  }
+}
+
+/**
+ * A TensorFlow.js backend cannot be used: its npm package is not installed, it failed to initialise
+ * (e.g. no WebGL2 context), or it registered itself with another copy of `@tensorflow/tfjs-core`.
+ * Thrown by `useBackend` (the `tfcam/backend` entry point).
+ */
+export class BackendError extends TfcamError {
+  /**
+   * Creates the error; its message is assembled from `details`.
+   * @param details - the parts the message is assembled from
+   */
+  constructor(details: TfcamErrorDetails) {
+    super('BACKEND_UNAVAILABLE', details);
   }
 }
 

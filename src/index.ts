@@ -2,6 +2,7 @@
  * tfcam: Grad-CAM and friends for TensorFlow.js.
  *
  * @packageDocumentation
+ * @module tfcam
  */
 export { gradCam } from './methods/gradcam.js';
 export type { GradCamOptions } from './methods/gradcam.js';
@@ -40,6 +41,7 @@ export type {
   CamResultBatch,
   CamResultSingle,
   LayerRef,
+  LayerObject,
   Target,
 } from './core/types.js';
 export {

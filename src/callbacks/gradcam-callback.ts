@@ -30,6 +30,7 @@ export interface GradCamCallbackOptions extends CamOptions {
 
 /** What {@link gradCamCallback} returns: a callback object `model.fit` accepts. */
 export interface GradCamCallback {
+  /** Called by `model.fit` after each epoch; explains the images on every `every`-th one. */
   onEpochEnd: (epoch: number, logs?: unknown) => Promise<void>;
 }
 
@@ -55,7 +56,7 @@ export interface GradCamCallback {
  * @example
  * ```ts
  * const callback = gradCamCallback({
- *   model, images: sample, every: 2, layer: 'last_conv',
+ *   model, images, every: 2, layer: 'last_conv',
  *   onCams: async (epoch, { heatmap }) => console.log(epoch, await heatmap.data()),
  * });
  * await model.fit(xs, ys, { epochs: 10, callbacks: [callback] });

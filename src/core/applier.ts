@@ -46,6 +46,8 @@ export interface ApplyContext {
   readonly guided: boolean;
   /** Compute convolution input gradients with forward convolutions (flipped kernels). */
   readonly forwardConvGrad: boolean;
+  /** The public function running (for error messages). */
+  readonly fn?: string | undefined;
 }
 
 /** Activation names that are skipped when explaining the pre-activation score. */
@@ -103,6 +105,18 @@ function channelsLast(layer: LayerLike): boolean {
   return f === undefined || f === null || f === 'channelsLast';
 }
 
+/**
+ * Applies an NHWC convolution `f` (bias included) to a layer's input in its own data format: a
+ * channels-first input is transposed to NHWC and back, as tfjs-layers does, so channels-first
+ * convolutions get tfcam's gradients too (stock ones need kernels wasm lacks). Null for unknown
+ * formats.
+ */
+function inNhwc(layer: LayerLike, x: tf.Tensor4D, f: (nhwc: tf.Tensor4D) => tf.Tensor): tf.Tensor | null {
+  if (channelsLast(layer)) return f(x);
+  if (layer['dataFormat'] !== 'channelsFirst') return null;
+  return tf.transpose(f(tf.transpose(x, [0, 2, 3, 1])), [0, 3, 1, 2]);
+}
+
 function paddingOf(layer: LayerLike): 'same' | 'valid' | null {
   const p = layer['padding'];
   return p === 'same' || p === 'valid' ? p : null;
@@ -114,15 +128,20 @@ const conv2d: Applier = (layer, [x], ctx, strip) => {
   const kernel = readWeight(layer, 'kernel');
   const padding = paddingOf(layer);
   if (x === undefined || x.rank !== 4 || kernel === null || kernel.rank !== 4 || padding === null) return null;
-  if (!channelsLast(layer) || layer['rank'] !== 2) return null;
+  if (layer['rank'] !== 2) return null;
   const strides = pair(layer['strides'], 1);
   const dilations = pair(layer['dilationRate'], 1);
   const k = kernel as tf.Tensor4D;
   // tfjs cannot differentiate dilated convolutions: those always use the forward-conv gradient.
-  const y = ctx.forwardConvGrad || dilations[0] > 1 || dilations[1] > 1
-    ? conv2dForwardGrad(x as tf.Tensor4D, k, strides, padding, dilations)
-    : tf.conv2d(x as tf.Tensor4D, k, strides, padding, 'NHWC', dilations);
-  return activate(layer['activation'], addBias(layer, y), ctx, strip);
+  const y = inNhwc(layer, x as tf.Tensor4D, (v) =>
+    addBias(
+      layer,
+      ctx.forwardConvGrad || dilations[0] > 1 || dilations[1] > 1
+        ? conv2dForwardGrad(v, k, strides, padding, dilations)
+        : tf.conv2d(v, k, strides, padding, 'NHWC', dilations),
+    ),
+  );
+  return y === null ? null : activate(layer['activation'], y, ctx, strip);
 };
 
 function depthwise(
@@ -141,10 +160,12 @@ function depthwise(
 const depthwiseConv2d: Applier = (layer, [x], ctx, strip) => {
   const kernel = readWeight(layer, 'depthwiseKernel');
   const padding = paddingOf(layer);
-  if (x === undefined || x.rank !== 4 || kernel === null || padding === null || !channelsLast(layer)) return null;
+  if (x === undefined || x.rank !== 4 || kernel === null || padding === null) return null;
   // tfjs-layers' DepthwiseConv2D ignores dilationRate; replay what the model computes.
-  const y = depthwise(x as tf.Tensor4D, kernel as tf.Tensor4D, pair(layer['strides'], 1), padding, [1, 1], ctx);
-  return activate(layer['activation'], addBias(layer, y), ctx, strip);
+  const y = inNhwc(layer, x as tf.Tensor4D, (v) =>
+    addBias(layer, depthwise(v, kernel as tf.Tensor4D, pair(layer['strides'], 1), padding, [1, 1], ctx)),
+  );
+  return y === null ? null : activate(layer['activation'], y, ctx, strip);
 };
 
 const separableConv2d: Applier = (layer, [x], ctx, strip) => {

@@ -216,12 +216,13 @@ export function activationsAndGradientsIn(
       fix: 'Pick a layer or input on the path to the output (or set outputIndex).',
     });
   }
-  const frontier = runBody(plan, prepared.tensors);
+  const frontier = runBody(plan, prepared.tensors, fn);
   const strip = opts.logits && plan.outputStep !== null && endsInSquashing(plan.outputStep) ? plan.outputStep : null;
   const ctx: ApplyContext = {
     stripActivationOf: strip,
     guided: false,
     forwardConvGrad: defaultForwardConvGrad(),
+    fn,
     ...spec.apply,
   };
   const batch = prepared.batchSize;

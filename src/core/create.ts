@@ -93,8 +93,11 @@ export interface CamMethod {
   readonly optionKeys?: readonly string[] | undefined;
   /** Checks the values of the method's own options before any computation (throw an OptionError). */
   readonly checkOptions?: ((options: Readonly<Record<string, unknown>>, fn: string) => void) | undefined;
+  /** Per-channel weights `[B, C]`; the raw map is `sum_k w_k A_k`. */
   readonly weights?: ((ctx: CamContext) => tf.Tensor2D) | undefined;
+  /** Per-channel maps `[B, h, w, C]`; the raw map is their sum over channels. */
   readonly elementwise?: ((ctx: CamContext) => tf.Tensor4D) | undefined;
+  /** The raw map `[B, h, w]` itself. */
   readonly map?: ((ctx: CamContext) => tf.Tensor3D) | undefined;
 }
 

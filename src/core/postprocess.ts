@@ -14,8 +14,9 @@ export const NORMALIZE_EPS = 1e-7;
  * Min-max normalises each map of a batch to [0, 1): `(x - min) / (1e-7 + max(x - min))`, with min
  * and max taken per example over every non-batch axis. An all-equal map becomes all zero, never NaN.
  *
- * @param maps - `[B, ...]` float maps
+ * @param maps - `[B, ...]` float maps; not disposed
  * @returns a new tensor of the same shape, owned by the caller
+ * @throws nothing of its own (tfjs errors for non-numeric tensors)
  *
  * @example
  * ```ts
@@ -35,9 +36,15 @@ export function normalizeMaps<T extends tf.Tensor>(maps: T): T {
  * (`tf.image.resizeBilinear(x, size, false, true)`), which equals OpenCV's `INTER_LINEAR` that
  * pytorch-grad-cam uses.
  *
- * @param maps - `[B, h, w]` maps
+ * @param maps - `[B, h, w]` maps; not disposed
  * @param size - `[H, W]` target size
  * @returns `[B, H, W]`, owned by the caller
+ * @throws nothing of its own (tfjs errors for a map that is not rank 3)
+ *
+ * @example
+ * ```ts
+ * const big = resizeMaps(tf.tensor3d([[[0, 4]]]), [1, 4]);   // [[[0, 1, 3, 4]]]
+ * ```
  */
 export function resizeMaps(maps: tf.Tensor3D, size: readonly [number, number]): tf.Tensor3D {
   return tf.tidy(() => {
@@ -50,7 +57,9 @@ export function resizeMaps(maps: tf.Tensor3D, size: readonly [number, number]): 
 
 /** Post-processing switches. */
 export interface PostprocessOptions {
+  /** Apply ReLU before normalising (and again before the second min-max). */
   relu: boolean;
+  /** Min-max normalise each map (before and after resizing). */
   normalize: boolean;
   /** Target size, or null to keep the layer resolution. */
   size: readonly [number, number] | null;
@@ -61,7 +70,15 @@ export interface PostprocessOptions {
  * resize; and, when both normalising and resizing, ReLU and min-max once more (as
  * `aggregate_multi_layers` does).
  *
+ * @param raw - raw `[B, h, w]` maps (e.g. from {@link combineChannels}); not disposed
+ * @param options - which steps to apply, and the target size (or null)
  * @returns `[B, h, w]` or `[B, H, W]` maps, owned by the caller
+ * @throws nothing of its own (tfjs errors for a map that is not rank 3)
+ *
+ * @example
+ * ```ts
+ * const heatmap = postprocessMaps(raw, { relu: true, normalize: true, size: [224, 224] });
+ * ```
  */
 export function postprocessMaps(raw: tf.Tensor3D, options: PostprocessOptions): tf.Tensor3D {
   return tf.tidy(() => {

@@ -75,6 +75,7 @@ export function activationsAndGradients(
  * @param activations - `[B, h, w, C]`; not disposed
  * @param weights - `[B, C]`; not disposed
  * @returns the raw map `[B, h, w]` (before ReLU), owned by the caller
+ * @throws nothing of its own (tfjs errors for mismatched shapes)
  *
  * @example
  * ```ts

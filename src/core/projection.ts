@@ -28,8 +28,9 @@ const REFINEMENTS = 8;
  * the plain CAM of these activations), so the map points where the activations add up. numpy's SVD
  * in pytorch-grad-cam may return either sign.
  *
- * @param activations - `[B, h, w, C]`
+ * @param activations - `[B, h, w, C]`; not disposed
  * @returns `[B, h, w]` projections, owned by the caller
+ * @throws nothing of its own (tfjs errors for a tensor that is not rank 4)
  *
  * @example
  * ```ts
@@ -44,9 +45,10 @@ export function principalProjection(activations: tf.Tensor4D): tf.Tensor3D {
     const centred = tf.sub(x, tf.mean(x, 1, true)) as tf.Tensor3D;
     const pixelsSmaller = n <= c;
     // Gram matrix of the smaller side: [B, m, m].
-    const gram = pixelsSmaller
-      ? tf.matMul(centred, centred, false, true)
-      : tf.matMul(centred, centred, true, false);
+    // Explicit transposes: tfjs-backend-webgl 4.22 returns wrong values for matMul(t, t) with a
+    // transpose flag when t has an odd row count (measured errors up to 1.0).
+    const centredT = tf.transpose(centred, [0, 2, 1]);
+    const gram = pixelsSmaller ? tf.matMul(centred, centredT) : tf.matMul(centredT, centred);
     const m = gram.shape[1] as number;
     // Repeated squaring, renormalising by the Frobenius norm to stay in float32 range.
     let p = tf.div(gram, tf.add(tf.norm(gram, 'fro', [1, 2], true), 1e-30)) as tf.Tensor3D;

@@ -14,20 +14,42 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ApplyContext } from './applier.js';
 import { applyStep, applyStock } from './applier.js';
+import type { Step } from './graph.js';
 import type { Plan } from './plan.js';
+import { UnsupportedError } from '../errors.js';
+
+/**
+ * Runs one step, turning tfjs' "Kernel 'X' not registered for backend 'Y'" into an
+ * {@link UnsupportedError} that names the layer, the kernel, the backend and what to do.
+ */
+function guarded(fn: string, step: Step, run: () => tf.Tensor[]): tf.Tensor[] {
+  try {
+    return run();
+  } catch (e) {
+    const m = e instanceof Error ? /Kernel '([^']+)' not registered for backend '([^']+)'/.exec(e.message) : null;
+    if (m === null) throw e;
+    throw new UnsupportedError({
+      fn,
+      argument: 'model',
+      expected: `must use only kernels the '${m[2]}' backend provides`,
+      got: `layer '${step.path}' (${step.layer.getClassName()}), which needs kernel '${m[1]}'`,
+      fix: `Run on the cpu or webgl backend (tf.setBackend('cpu')), or choose a target layer above '${step.path}' so it is not differentiated.`,
+    });
+  }
+}
 
 /**
  * Runs the body steps of `plan` on `inputs` (one batched tensor per model input) and returns the
  * frontier values. Tensors not in the frontier are disposed as soon as they are dead; the input
  * tensors are never disposed.
  */
-export function runBody(plan: Plan, inputs: readonly tf.Tensor[]): Map<number, tf.Tensor> {
+export function runBody(plan: Plan, inputs: readonly tf.Tensor[], fn = 'tfcam'): Map<number, tf.Tensor> {
   const values = new Map<number, tf.Tensor>();
   plan.graph.inputValues.forEach((v, i) => values.set(v, inputs[i] as tf.Tensor));
   const protectedTensors = new Set<tf.Tensor>(inputs);
   plan.body.forEach((step, i) => {
     const args = step.inputs.map((v) => values.get(v) as tf.Tensor);
-    const outs = applyStock(step, args);
+    const outs = guarded(fn, step, () => applyStock(step, args));
     step.outputs.forEach((v, k) => values.set(v, outs[k] as tf.Tensor));
     for (const v of plan.freeAfter[i] ?? []) {
       const t = values.get(v);
@@ -80,12 +102,12 @@ export function runHead<S extends Record<string, tf.Tensor>>(
   };
   let captured: { output: tf.Tensor; scores: tf.Tensor1D; extras: S } | null = null;
   try {
-    const { grads } = tf.engine().gradients(
+    const { grads } = guardedBackward(ctx.fn ?? 'tfcam', () => tf.engine().gradients(
       () => {
         const values = new Map<number, tf.Tensor>(frontier);
         for (const step of plan.head) {
           const args = step.inputs.map((v) => values.get(v) as tf.Tensor);
-          const outs = applyStep(step, args, ctx);
+          const outs = guarded(ctx.fn ?? 'tfcam', step, () => applyStep(step, args, ctx));
           step.outputs.forEach((v, k) => values.set(v, outs[k] as tf.Tensor));
         }
         const output = values.get(plan.outputValue) as tf.Tensor;
@@ -98,7 +120,7 @@ export function runHead<S extends Record<string, tf.Tensor>>(
       [a],
       undefined,
       true,
-    );
+    ));
     const c = captured as unknown as { output: tf.Tensor; scores: tf.Tensor1D; extras: S };
     const extras = {} as Record<string, tf.Tensor>;
     for (const [k, t] of Object.entries(c.extras)) extras[k] = tf.clone(t);
@@ -148,9 +170,26 @@ export function runHeadForward(plan: Plan, frontier: ReadonlyMap<number, tf.Tens
     for (const step of plan.head) {
       const args = step.inputs.map((v) => values.get(v) as tf.Tensor);
       const viaApplier = step === ctx.stripActivationOf || FORWARD_VIA_APPLIER.has(step.layer.getClassName());
-      const outs = viaApplier ? applyStep(step, args, ctx) : applyStock(step, args);
+      const outs = guarded(ctx.fn ?? 'tfcam', step, () => (viaApplier ? applyStep(step, args, ctx) : applyStock(step, args)));
       step.outputs.forEach((v, k) => values.set(v, outs[k] as tf.Tensor));
     }
     return values.get(plan.outputValue) as tf.Tensor;
   });
+}
+
+/** The backward pass, with missing-kernel errors (a layer's gradient kernel) made explicit. */
+function guardedBackward<T>(fn: string, run: () => T): T {
+  try {
+    return run();
+  } catch (e) {
+    const m = e instanceof Error ? /Kernel '([^']+)' not registered for backend '([^']+)'/.exec(e.message) : null;
+    if (m === null) throw e;
+    throw new UnsupportedError({
+      fn,
+      argument: 'model',
+      expected: `must be differentiable with the kernels the '${m[2]}' backend provides`,
+      got: `a layer above the target whose gradient needs kernel '${m[1]}'`,
+      fix: "Run on the cpu or webgl backend (tf.setBackend('cpu')), or choose a target layer closer to the output.",
+    });
+  }
 }

@@ -10,7 +10,15 @@ import type { Scalar, Tensor, Tensor1D, Tensor2D, Tensor3D, Tensor4D } from '@te
  * - an index into `model.layers` (negative counts from the end, like Python);
  * - the `Layer` object itself (`model.getLayer('last_conv')`, or a layer of a nested model).
  */
-export type LayerRef = string | number | { readonly name: string; getClassName(): string };
+export type LayerRef = string | number | LayerObject;
+
+/** A tfjs-layers `Layer` (or model used as a layer), as far as `layer` options need it. */
+export interface LayerObject {
+  /** The layer's name. */
+  readonly name: string;
+  /** The layer's class name, e.g. `'Conv2D'`. */
+  getClassName(): string;
+}
 
 /**
  * Which score to explain, per example:

@@ -238,7 +238,7 @@ function colorize(heatmap: tf.Tensor, table: CheckedColormap): tf.Tensor {
  *
  * @example
  * ```ts
- * const ramp = tf.reshape(tf.linspace(0, 1, 256), [1, 256]);    // [1, 256]
+ * const ramp = tf.reshape(tf.linspace(0, 1, 256), [1, 256]) as tf.Tensor2D;
  * const bar = applyColormap(ramp, 'viridis');                    // float32 [1, 256, 3] in [0, 1]
  * await tf.browser.toPixels(bar, canvas);                        // a colour bar
  * tf.dispose([ramp, bar]);

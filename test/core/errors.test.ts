@@ -8,6 +8,7 @@ import {
   OptionError,
   TargetError,
   TfcamError,
+  UnsupportedError,
   gradCam,
 } from '../../src/index.js';
 import { expectModelUnchanged, expectThrowsClean, snapshotModel } from '../helpers/integrity.js';
@@ -206,5 +207,33 @@ describe('gradCam errors: typed, explicit, leak-free, model untouched', () => {
       expectThrowsClean(() => call(seq.model, x, { resize: [10] }), OptionError, /'options\.resize' must be true, false or \[height, width\]/);
       expectThrowsClean(() => call(seq.model, x, 'fast'), OptionError, /'options' must be an object, but got 'fast'/);
     });
+  });
+});
+
+describe('missing kernels', () => {
+  /** A layer that fails like a tfjs op whose kernel the backend lacks. */
+  class NeedsMissingKernel extends tfl.layers.Layer {
+    static className = 'NeedsMissingKernel';
+    override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+      void inputs;
+      throw new Error(`Kernel 'FancyOp' not registered for backend '${tf.getBackend()}'`);
+    }
+    override computeOutputShape(shape: tfl.Shape | tfl.Shape[]): tfl.Shape | tfl.Shape[] {
+      return shape;
+    }
+  }
+
+  it('names the layer, the kernel, the backend and the alternative', () => {
+    const inp = tfl.input({ shape: [8, 8, 3] });
+    const c = tfl.layers.conv2d({ filters: 2, kernelSize: 3, padding: 'same', name: 'conv' }).apply(inp) as tfl.SymbolicTensor;
+    const odd = new NeedsMissingKernel({ name: 'odd' }).apply(c) as tfl.SymbolicTensor;
+    const model = tfl.model({ inputs: inp, outputs: tfl.layers.dense({ units: 2 }).apply(tfl.layers.globalAveragePooling2d({}).apply(odd)) as tfl.SymbolicTensor });
+    const x = tf.zeros([1, 8, 8, 3]);
+    const backend = tf.getBackend();
+    // In the head (above the target) and in the body (below it).
+    expectThrowsClean(() => call(model, x, { layer: 'conv' }), UnsupportedError, new RegExp(`^gradCam: 'model' must use only kernels the '${backend}' backend provides, but got layer 'odd' \\(NeedsMissingKernel\\), which needs kernel 'FancyOp'\\. Run on the cpu or webgl backend`));
+    expectThrowsClean(() => call(model, x, { layer: 'odd' }), UnsupportedError, /layer 'odd' \(NeedsMissingKernel\), which needs kernel 'FancyOp'/);
+    x.dispose();
+    model.dispose();
   });
 });

@@ -1,0 +1,406 @@
+/**
+ * The cross-backend suite: every public function of tfcam, run on one backend and compared with the
+ * same call on the cpu backend (in the same process or page), within 1e-4.
+ *
+ * It runs in the Node projects (cpu, wasm, and tfjs-node's `tensorflow` when installed; see
+ * test/backends/cross-backend.test.ts) and in Chromium (webgl, cpu, wasm; see *.browser.test.ts).
+ * Each test also proves, on its backend, the claims tfcam makes about backends:
+ * - `tf.getBackend()` is the backend under test, before and after the call;
+ * - no kernel that tfcam promises not to need is dispatched (filter gradients, segment sums; on
+ *   wasm also the missing / slow convolution input gradients), and every dispatched kernel is
+ *   registered for the backend;
+ * - no tensor leaks;
+ * and a last test checks that the kernel and gradient registries and the tfjs flags are exactly as
+ * they were before the suite ran (tfcam registers nothing globally).
+ *
+ * To cover a new public function, add one line to {@link CASES}.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as tfcam from '../../src/index.js';
+import {
+  CAM_METHODS,
+  activationsAndGradients,
+  applyColormap,
+  combineChannels,
+  createCam,
+  deprocessGradients,
+  gradCam,
+  gradCamCallback,
+  guidedBackprop,
+  guidedGradCam,
+  normalizeMaps,
+  overlay,
+  postprocessMaps,
+  principalProjection,
+  resizeMaps,
+} from '../../src/index.js';
+import { buildMobileNetV2 } from '../helpers/architectures.js';
+import { dagModel, nestedModel, seedWeights, sequentialModel } from '../helpers/models.js';
+import { activateBackend, registrySnapshot, traceKernels, type RegistrySnapshot } from './tools.js';
+
+/** A model and fixed inputs the cases run on (created once, so a case calls tfcam and nothing else). */
+export interface Subject {
+  model: tfl.LayersModel;
+  /** `[B, H, W, C]` float32 input batch. */
+  input: tf.Tensor4D;
+  /** The first image, `[H, W, C]`. */
+  image: tf.Tensor3D;
+  /** The batch as int32 levels 0..255. */
+  levels: tf.Tensor4D;
+  /** A fixed map batch `[B, H, W]` in [0, 1]. */
+  heatmap: tf.Tensor3D;
+  /** Signed values shaped like the input (stand-in activations or gradients). */
+  signed: tf.Tensor4D;
+  /** Signed per-channel weights for `signed`, `[B, C]`. */
+  channelWeights: tf.Tensor2D;
+  /** A signed raw map batch at a layer-like resolution, `[B, 5, 7]`. */
+  rawMap: tf.Tensor3D;
+}
+
+function subject(model: tfl.LayersModel, input: tf.Tensor4D): Subject {
+  const [b, h, w] = input.shape;
+  return {
+    model,
+    input,
+    image: tf.tidy(() => tf.squeeze(tf.slice(input, [0], [1]), [0])) as tf.Tensor3D,
+    levels: tf.tidy(() => tf.cast(tf.round(tf.mul(tf.clipByValue(input, 0, 1), 255)), 'int32')) as tf.Tensor4D,
+    heatmap: tf.randomUniform([b, h, w], 0, 1, 'float32', 42) as tf.Tensor3D,
+    signed: tf.randomNormal(input.shape, 0, 1, 'float32', 43) as tf.Tensor4D,
+    channelWeights: tf.randomNormal([b, input.shape[3]], 0, 1, 'float32', 44) as tf.Tensor2D,
+    rawMap: tf.randomNormal([b, 5, 7], 0, 1, 'float32', 45) as tf.Tensor3D,
+  };
+}
+
+function disposeSubject(s: Subject): void {
+  s.model.dispose();
+  tf.dispose([s.input, s.image, s.levels, s.heatmap, s.signed, s.channelWeights, s.rawMap]);
+}
+
+/**
+ * conv 'first' (channels-last) -> Permute to NCHW -> Conv2D (stride 2), DepthwiseConv2D (ReLU) and
+ * GAP in channels-first format -> Dense. Seeded weights.
+ */
+export function channelsFirstModel(): tfl.LayersModel {
+  const input = tfl.input({ shape: [8, 8, 3] });
+  const layers = [
+    tfl.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', activation: 'relu', name: 'first' }),
+    tfl.layers.permute({ dims: [3, 1, 2], name: 'to_nchw' }),
+    tfl.layers.conv2d({ filters: 5, kernelSize: 3, strides: 2, padding: 'same', dataFormat: 'channelsFirst', name: 'cf_conv' }),
+    tfl.layers.depthwiseConv2d({ kernelSize: 3, padding: 'valid', dataFormat: 'channelsFirst', activation: 'relu', name: 'cf_dw' }),
+    tfl.layers.globalAveragePooling2d({ dataFormat: 'channelsFirst', name: 'cf_gap' }),
+    tfl.layers.dense({ units: 3, name: 'logits' }),
+  ];
+  const output = layers.reduce<tfl.SymbolicTensor>((t, l) => l.apply(t) as tfl.SymbolicTensor, input);
+  const model = tfl.model({ inputs: input, outputs: output, name: 'channels_first' });
+  seedWeights(model, 11);
+  return model;
+}
+
+/** The subjects, built lazily (and once) per suite. */
+export const SUBJECTS = {
+  /** conv + ReLU, max-pool, conv + ReLU, GAP, Dense(softmax). */
+  sequential: (): Subject => {
+    const m = sequentialModel();
+    return subject(m.model, m.input as tf.Tensor4D);
+  },
+  /** strided conv, BatchNorm, depthwise, separable, residual add, 1x1 conv, 'same' avg-pool, concat, max-pool, flatten, dense. */
+  dag: (): Subject => {
+    const m = dagModel();
+    return subject(m.model, m.input as tf.Tensor4D);
+  },
+  /** a functional model used as a layer, the target inside it. */
+  nested: (): Subject => {
+    const m = nestedModel();
+    return subject(m.model, m.input as tf.Tensor4D);
+  },
+  /** channels-first Conv2D and DepthwiseConv2D (tfjs-layers transposes around NHWC kernels) above 'first'. */
+  channelsFirst: (): Subject => subject(channelsFirstModel(), tf.randomUniform([2, 8, 8, 3], 0, 1, 'float32', 8) as tf.Tensor4D),
+  /** Keras MobileNetV2 topology at 32 px, alpha 0.35: 17 depthwise convs, ReLU6, zero padding, adds. */
+  mobilenet: (): Subject =>
+    subject(
+      buildMobileNetV2({ inputSize: 32, alpha: 0.35, classes: 10, classifierActivation: 'linear', seed: 4 }),
+      tf.randomUniform([1, 32, 32, 3], -1, 1, 'float32', 6) as tf.Tensor4D,
+    ),
+} as const satisfies Record<string, () => Subject>;
+
+export type SubjectName = keyof typeof SUBJECTS;
+
+/** What a case returns: a tensor, or a record of tensors and plain values (strings, numbers). */
+export type CaseResult = tf.Tensor | Record<string, tf.Tensor | string | number | boolean>;
+
+/** One call of a public function. */
+export interface Case {
+  /** The public function it covers (a name exported by src/index.ts). */
+  fn: string;
+  /** Test name; defaults to `fn`. */
+  name?: string;
+  /** Subjects it runs on (default: sequential and dag). */
+  subjects?: readonly SubjectName[];
+  run(subject: Subject): CaseResult | Promise<CaseResult>;
+}
+
+const MODEL_FREE = ['sequential'] as const;
+
+/** What a gradCamCallback hands to onCams after epoch 0 (copied: the callback disposes its tensors). */
+async function camsAfterOneEpoch(s: Subject): Promise<CaseResult> {
+  let kept: CaseResult = {};
+  const callback = gradCamCallback({
+    model: s.model,
+    images: s.input,
+    onCams: (_epoch, r) => {
+      kept = { heatmap: tf.clone(r.heatmap), classIndex: tf.clone(r.classIndex), score: tf.clone(r.score), layer: r.layer };
+    },
+  });
+  await callback.onEpochEnd(0);
+  return kept;
+}
+
+/** A method made with createCam (the docs' example): weights are the mean absolute gradient. */
+const absGradCam = createCam({
+  name: 'absGradCam',
+  weights: ({ gradients }) => tf.mean(tf.abs(gradients), [1, 2]) as tf.Tensor2D,
+});
+
+/**
+ * Every public function, one line per call; `run` calls tfcam only (its arguments come from the
+ * subject). Adding a CAM method: `{ fn: 'hiResCam', run: (s) => hiResCam(s.model, s.input) },`.
+ */
+export const CASES: readonly Case[] = [
+  { fn: 'gradCam', run: (s) => gradCam(s.model, s.input), subjects: ['sequential', 'dag', 'nested'] },
+  { fn: 'gradCam', name: 'gradCam (one image, class 1, raw map)', run: (s) => gradCam(s.model, s.image, { target: 1, relu: false, normalize: false, resize: false }) },
+  { fn: 'gradCam', name: "gradCam (layer 'bn': depthwise, separable, 'same' avg-pool in the head)", run: (s) => gradCam(s.model, s.input, { layer: 'bn' }), subjects: ['dag'] },
+  { fn: 'gradCam', name: 'gradCam (mid-network block: 12 depthwise convs in the head)', run: (s) => gradCam(s.model, s.input, { layer: 'block_3_expand_relu' }), subjects: ['mobilenet'] },
+  { fn: 'gradCam', name: "gradCam (layer 'first': channels-first convs in the head)", run: (s) => gradCam(s.model, s.input, { layer: 'first' }), subjects: ['channelsFirst'] },
+  { fn: 'gradCam', name: 'gradCam (two layers fused, augSmooth)', run: (s) => gradCam(s.model, s.input, { layer: ['c1', 'last_conv'], augSmooth: true }), subjects: ['sequential'] },
+  // Every other built-in method of the registry, with its defaults (a new method there is covered here).
+  ...Object.entries(CAM_METHODS)
+    .filter(([fn]) => fn !== 'gradCam')
+    .map(([fn, cam]): Case => ({ fn, run: (s) => cam(s.model, s.input) })),
+  { fn: 'gradCamPlusPlus', name: 'gradCamPlusPlus (eigenSmooth)', run: (s) => CAM_METHODS.gradCamPlusPlus(s.model, s.input, { eigenSmooth: true }), subjects: ['dag'] },
+  { fn: 'createCam', run: (s) => absGradCam(s.model, s.input) },
+  { fn: 'gradCamCallback', name: 'gradCamCallback (onEpochEnd)', run: (s) => camsAfterOneEpoch(s), subjects: ['sequential'] },
+  { fn: 'activationsAndGradients', run: (s) => activationsAndGradients(s.model, s.input, { target: 1 }), subjects: ['sequential', 'dag', 'nested'] },
+  { fn: 'combineChannels', run: (s) => combineChannels(s.signed, s.channelWeights), subjects: MODEL_FREE },
+  { fn: 'guidedBackprop', run: (s) => guidedBackprop(s.model, s.input), subjects: ['sequential', 'dag', 'mobilenet', 'channelsFirst'] },
+  { fn: 'guidedGradCam', run: (s) => guidedGradCam(s.model, s.input, { target: 2 }) },
+  { fn: 'deprocessGradients', run: (s) => deprocessGradients(s.signed), subjects: MODEL_FREE },
+  { fn: 'principalProjection', run: (s) => principalProjection(s.signed), subjects: MODEL_FREE },
+  { fn: 'overlay', run: (s) => overlay(s.input, s.heatmap), subjects: MODEL_FREE },
+  { fn: 'overlay', name: "overlay (int32 image, 'viridis', alpha 0.3)", run: (s) => overlay(s.levels, s.heatmap, { colormap: 'viridis', alpha: 0.3 }), subjects: MODEL_FREE },
+  { fn: 'applyColormap', run: (s) => applyColormap(s.heatmap, 'turbo'), subjects: MODEL_FREE },
+  { fn: 'normalizeMaps', run: (s) => normalizeMaps(s.signed), subjects: MODEL_FREE },
+  { fn: 'resizeMaps', run: (s) => resizeMaps(s.heatmap, [23, 9]), subjects: MODEL_FREE },
+  { fn: 'postprocessMaps', run: (s) => postprocessMaps(s.rawMap, { relu: true, normalize: true, size: [16, 16] }), subjects: MODEL_FREE },
+];
+
+/** Exports of src/index.ts that are not functions to cover (classes). */
+const NOT_FUNCTIONS = /Error$/;
+
+/** The public functions of src/index.ts. */
+export function publicFunctions(): string[] {
+  return Object.entries(tfcam)
+    .filter(([name, value]) => typeof value === 'function' && !NOT_FUNCTIONS.test(name))
+    .map(([name]) => name)
+    .sort();
+}
+
+/** Kernels tfcam never needs on any backend (it computes input gradients only). */
+export const NEVER_DISPATCHED = ['Conv2DBackpropFilter', 'DepthwiseConv2dNativeBackpropFilter', 'UnsortedSegmentSum'];
+
+/**
+ * Kernels that must not run on a backend: missing on wasm (`DepthwiseConv2dNativeBackpropInput`,
+ * `Conv2DBackpropFilter`, `UnsortedSegmentSum`) or a scalar loop there (`Conv2DBackpropInput`).
+ */
+export function forbiddenKernels(backend: string): string[] {
+  return backend === 'wasm' ? [...NEVER_DISPATCHED, 'Conv2DBackpropInput', 'DepthwiseConv2dNativeBackpropInput'] : NEVER_DISPATCHED;
+}
+
+interface Flat {
+  key: string;
+  value: tf.Tensor | string | number | boolean;
+}
+
+function flatten(result: CaseResult): Flat[] {
+  if (isTensorLike(result)) return [{ key: '', value: result }];
+  return Object.keys(result)
+    .sort()
+    .map((key) => ({ key, value: result[key] as Flat['value'] }));
+}
+
+function isTensorLike(v: unknown): v is tf.Tensor {
+  return typeof v === 'object' && v !== null && 'dataId' in v && 'shape' in v && 'dtype' in v;
+}
+
+/** A result read back to the host. */
+export interface HostValue {
+  key: string;
+  dtype?: string;
+  shape?: number[];
+  values?: Float64Array;
+  plain?: string | number | boolean;
+}
+
+async function readResult(result: CaseResult): Promise<HostValue[]> {
+  const out: HostValue[] = [];
+  for (const { key, value } of flatten(result)) {
+    if (isTensorLike(value)) {
+      out.push({ key, dtype: value.dtype, shape: [...value.shape], values: Float64Array.from(await value.data()) });
+    } else {
+      out.push({ key, plain: value });
+    }
+  }
+  return out;
+}
+
+/** Max |a - b| and the tolerance 1e-4 * max(1, max |cpu|) for one tensor. */
+export function compare(actual: Float64Array, expected: Float64Array): { diff: number; tol: number } {
+  let diff = 0;
+  let scale = 1;
+  for (let i = 0; i < expected.length; i++) {
+    const e = expected[i] as number;
+    const a = actual[i] as number;
+    scale = Math.max(scale, Math.abs(e));
+    const d = Math.abs(a - e);
+    diff = Number.isNaN(d) ? Infinity : Math.max(diff, d);
+  }
+  return { diff, tol: 1e-4 * scale };
+}
+
+/** Largest difference to cpu measured per test, for the report printed after the suite. */
+export type Measured = Map<string, number>;
+
+export interface SuiteOptions {
+  /** Skip the whole suite with this reason (shown as the suite's name). */
+  skip?: string | undefined;
+  /** Subjects not to run on this backend. */
+  excludeSubjects?: readonly SubjectName[];
+}
+
+/**
+ * Defines the cross-backend suite for one backend. The backend must be registered (imported) by
+ * the project's setup file; the suite activates cpu to compute the references, then `backend`.
+ */
+export function defineBackendSuite(backend: string, options: SuiteOptions = {}): void {
+  const skip = options.skip;
+  const title = skip ?? `every public function on ${backend} matches cpu within 1e-4`;
+  describe.skipIf(skip !== undefined)(title, () => {
+    const excluded = new Set(options.excludeSubjects ?? []);
+    const runs = CASES.flatMap((c) =>
+      (c.subjects ?? (['sequential', 'dag'] as const))
+        .filter((s) => !excluded.has(s))
+        .map((subject) => ({ c, subject, title: `${c.name ?? c.fn} on ${subject}` })),
+    );
+    const subjects = new Map<SubjectName, Subject>();
+    const references = new Map<string, HostValue[]>();
+    const measured: Measured = new Map();
+    let before: RegistrySnapshot;
+
+    beforeAll(async () => {
+      await activateBackend('cpu');
+      before = registrySnapshot();
+      for (const r of runs) {
+        let s = subjects.get(r.subject);
+        if (s === undefined) {
+          s = SUBJECTS[r.subject]();
+          subjects.set(r.subject, s);
+        }
+        const result = await r.c.run(s);
+        references.set(r.title, await readResult(result));
+        tf.dispose(result as tf.TensorContainer);
+      }
+      await activateBackend(backend);
+    });
+
+    afterAll(() => {
+      for (const s of subjects.values()) disposeSubject(s);
+      const worst = [...measured.entries()].sort((a, b) => b[1] - a[1]);
+      // One line per backend: the largest difference to cpu per test (for the backend report).
+      console.info(`[${backend} vs cpu] ${worst.map(([t, d]) => `${t}: ${d.toExponential(1)}`).join('; ')}`);
+    });
+
+    it('covers every public function of src/index.ts', () => {
+      expect(tf.getBackend()).toBe(backend);
+      const covered = new Set(CASES.map((c) => c.fn));
+      expect(publicFunctions().filter((f) => !covered.has(f))).toEqual([]);
+    });
+
+    it('records backward kernels (self-check of the kernel tracer)', async () => {
+      expect(tf.getBackend()).toBe(backend);
+      const { value, kernels } = await traceKernels(() =>
+        tf.tidy(() => {
+          const k = tf.ones([3, 3, 2, 2]) as tf.Tensor4D;
+          return tf.grad((x: tf.Tensor) => tf.sum(tf.conv2d(x as tf.Tensor4D, k, 1, 'same')))(tf.ones([1, 4, 4, 2]));
+        }),
+      );
+      value.dispose();
+      expect([...kernels]).toEqual(expect.arrayContaining(['Conv2D', 'Conv2DBackpropInput']));
+      expect(kernels.has('Conv2DBackpropFilter')).toBe(false);
+    });
+
+    it.each(runs.map((r) => [r.title, r] as const))('%s', async (_title, r) => {
+      expect(tf.getBackend()).toBe(backend);
+      const s = subjects.get(r.subject) as Subject;
+      const tensorsBefore = tf.memory().numTensors;
+      const { value: result, kernels } = await traceKernels(() => r.c.run(s));
+      expect(tf.getBackend()).toBe(backend);
+      const got = await readResult(result);
+      tf.dispose(result as tf.TensorContainer);
+      expect(tf.memory().numTensors).toBe(tensorsBefore);
+
+      const forbidden = forbiddenKernels(backend).filter((k) => kernels.has(k));
+      expect(forbidden, `kernels dispatched on ${backend}`).toEqual([]);
+      const unregistered = [...kernels].filter((k) => tf.getKernel(k, backend) === undefined);
+      expect(unregistered, `kernels not registered for ${backend}`).toEqual([]);
+
+      const want = references.get(r.title) as HostValue[];
+      expect(got.map((g) => g.key)).toEqual(want.map((w) => w.key));
+      // Measure every tensor first (the report lists failures too), then assert.
+      const checks = got.map((g, i) => {
+        const w = want[i] as HostValue;
+        if (w.values === undefined || g.values === undefined || g.values.length !== w.values.length) return null;
+        return { key: g.key, ...compare(g.values, w.values) };
+      });
+      measured.set(r.title, Math.max(0, ...checks.map((c) => c?.diff ?? 0)));
+      got.forEach((g, i) => {
+        const w = want[i] as HostValue;
+        if (w.values === undefined) {
+          expect(g.plain, g.key).toEqual(w.plain);
+          return;
+        }
+        expect(g.dtype, g.key).toBe(w.dtype);
+        expect(g.shape, g.key).toEqual(w.shape);
+        const c = checks[i];
+        expect(c, g.key).not.toBeNull();
+        if (c != null) expect(c.diff, `max |${backend} - cpu| of ${g.key || 'result'}`).toBeLessThanOrEqual(c.tol);
+      });
+    });
+
+    it.runIf(backend === 'wasm')('computes depthwise-conv input gradients with forward depthwise convs on wasm', async () => {
+      expect(tf.getBackend()).toBe('wasm');
+      const s = subjects.get('mobilenet') ?? SUBJECTS.mobilenet();
+      const { value, kernels } = await traceKernels(() => guidedBackprop(s.model, s.input));
+      const g = value.gradients;
+      expect(g.shape).toEqual(s.input.shape);
+      // The backward pass ran through forward depthwise convolutions, never the missing kernel.
+      expect(kernels.has('DepthwiseConv2dNative')).toBe(true);
+      expect(kernels.has('DepthwiseConv2dNativeBackpropInput')).toBe(false);
+      expect(tf.getKernel('DepthwiseConv2dNativeBackpropInput', 'wasm')).toBeUndefined();
+      expect(Array.from(g.dataSync()).some((v) => v !== 0)).toBe(true);
+      tf.dispose(value);
+      if (!subjects.has('mobilenet')) disposeSubject(s);
+    });
+
+    it('leaves the kernel and gradient registries, the flags and the backend unchanged', () => {
+      expect(tf.getBackend()).toBe(backend);
+      const after = registrySnapshot();
+      expect(after.backends).toEqual(before.backends);
+      expect(after.kernels).toEqual(before.kernels);
+      expect(after.gradients).toEqual(before.gradients);
+      expect(after.kernelConfigsChanged(before)).toEqual([]);
+      expect(after.gradientsChanged(before)).toEqual([]);
+      expect(after.flagsChanged(before)).toEqual([]);
+    });
+  });
+}
