@@ -77,6 +77,7 @@ export interface PostprocessOptions {
  *
  * @example
  * ```ts
+ * const raw = combineChannels(activations, tf.mean(gradients, [1, 2]) as tf.Tensor2D);
  * const heatmap = postprocessMaps(raw, { relu: true, normalize: true, size: [224, 224] });
  * ```
  */
