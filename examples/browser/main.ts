@@ -11,7 +11,7 @@ import { CAM_METHODS, overlay, type CamMethodName } from 'tfcam';
 
 // ?model=/path/to/model.json explains another layers model.
 const MODEL_URL = new URLSearchParams(location.search).get('model') ?? '/models/shapes/model.json';
-const SAMPLES_URL = '/images/index.json';
+const SAMPLES_URL = '/images/shapes.json';
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 const status = (text: string): void => {
@@ -20,7 +20,7 @@ const status = (text: string): void => {
 
 interface Sample {
   file: string;
-  label?: string;
+  class?: string;
 }
 
 declare global {
@@ -55,11 +55,14 @@ async function main(): Promise<void> {
   const backend = await pickBackend();
   const model = await tf.loadLayersModel(MODEL_URL);
   const [, height, width] = model.inputs[0]!.shape as number[];
-  const labels: string[] = await fetch(MODEL_URL.replace('model.json', 'labels.json'))
-    .then((r) => (r.ok ? r.json() : []))
+  // Class names from the model's metadata.json, when it has one.
+  const labels: string[] = await fetch(MODEL_URL.replace('model.json', 'metadata.json'))
+    .then((r) => (r.ok ? r.json() : {}))
+    .then((m: { classes?: string[] }) => m.classes ?? [])
     .catch(() => []);
   const samples: Sample[] = await fetch(SAMPLES_URL)
-    .then((r) => (r.ok ? r.json() : []))
+    .then((r) => (r.ok ? r.json() : {}))
+    .then((j: { images?: Sample[] }) => j.images ?? [])
     .catch(() => []);
 
   const method = $<HTMLSelectElement>('method');
@@ -71,7 +74,7 @@ async function main(): Promise<void> {
     if (Array.isArray(shape) && shape.length === 4) layer.add(new Option(l.name, l.name));
   }
   const sampleSelect = $<HTMLSelectElement>('sample');
-  for (const s of samples) sampleSelect.add(new Option(s.label ? `${s.file} (${s.label})` : s.file, s.file));
+  for (const s of samples) sampleSelect.add(new Option(s.class ? `${s.file} (${s.class})` : s.file, s.file));
 
   const inputCanvas = $<HTMLCanvasElement>('input');
   const overlayCanvas = $<HTMLCanvasElement>('overlay');

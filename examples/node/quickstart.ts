@@ -15,7 +15,7 @@ import { loadLayersModelFromFile } from '../../scripts/load-model.js';
 import { decodePng, encodePng } from '../../scripts/png.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const [imagePath = join(repo, 'examples', 'images', 'sample-0.png'), modelPath = join(repo, 'models', 'shapes', 'model.json'), outPath = 'overlay.png'] =
+const [imagePath = join(repo, 'examples', 'images', 'star-1.png'), modelPath = join(repo, 'models', 'shapes', 'model.json'), outPath = 'overlay.png'] =
   process.argv.slice(2);
 
 await tf.setBackend('cpu');

@@ -20,7 +20,7 @@ describe.skipIf(skip !== null)(`node quickstart${skip ? ` (skipped: ${skip})` : 
     const dir = mkdtempSync(join(tmpdir(), 'tfcam-quickstart-'));
     try {
       const out = join(dir, 'overlay.png');
-      const images = JSON.parse(readFileSync(join(repo, 'examples', 'images', 'index.json'), 'utf8')) as Array<{ file: string }>;
+      const { images } = JSON.parse(readFileSync(join(repo, 'examples', 'images', 'shapes.json'), 'utf8')) as { images: Array<{ file: string }> };
       const image = join(repo, 'examples', 'images', images[0]!.file);
       const stdout = execFileSync(process.execPath, ['--import', 'tsx', join(repo, 'examples', 'node', 'quickstart.ts'), image, model, out], {
         cwd: repo,
