@@ -1,64 +1,152 @@
 /**
- * tfcam demo: explains a small CNN that ships with the repository and writes the maps as PNG files.
+ * tfcam demo: explains the small shape classifier that ships with the repository (models/shapes) on
+ * its sample images (examples/images), or your own model and image, and writes PNGs: the heatmap,
+ * the heatmap painted over the image, and the Guided Grad-CAM detail.
  *
- *   npm run demo -- [--backend cpu|wasm] [--layer NAME] [--out DIR]
+ *   npm run demo -- [--image FILE.png] [--model model.json] [--layer NAME] [--method NAME]
+ *                   [--class INDEX|NAME] [--backend cpu|wasm|node] [--out DIR]
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-backend-cpu';
-import '@tensorflow/tfjs-backend-wasm';
-import { gradCam, overlay } from '../src/index.js';
+import { useBackend } from '../src/backend.js';
+import type { CamMethodName, CamOptions } from '../src/index.js';
+import { CAM_METHODS, deprocessGradients, guidedGradCam, overlay } from '../src/index.js';
 import { loadLayersModelFromFile } from './load-model.js';
-import { encodePng } from './png.js';
+import { decodePng, encodePng } from './png.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const USAGE = `usage: npm run demo -- [--image FILE.png] [--model model.json] [--layer NAME]
+                     [--method ${Object.keys(CAM_METHODS).join('|')}]
+                     [--class INDEX|NAME] [--backend cpu|wasm|node] [--out DIR]`;
+
 const { values } = parseArgs({
   options: {
-    backend: { type: 'string', default: 'cpu' },
+    image: { type: 'string', multiple: true },
+    model: { type: 'string', default: join(root, 'models', 'shapes', 'model.json') },
     layer: { type: 'string' },
-    out: { type: 'string', default: 'out' },
+    method: { type: 'string', default: 'gradCam' },
+    class: { type: 'string' },
+    backend: { type: 'string', default: 'cpu' },
+    out: { type: 'string', default: 'out/demo' },
+    help: { type: 'boolean', default: false },
   },
 });
 
+function fail(message: string): never {
+  console.error(`demo: ${message}\n${USAGE}`);
+  process.exit(2);
+}
+
+/** Reads class names from a metadata.json next to the model, if there is one. */
+function classNames(modelPath: string): string[] {
+  const meta = join(dirname(modelPath), 'metadata.json');
+  if (!existsSync(meta)) return [];
+  return (JSON.parse(readFileSync(meta, 'utf8')) as { classes?: string[] }).classes ?? [];
+}
+
+function defaultImages(): string[] {
+  const index = join(root, 'examples', 'images', 'shapes.json');
+  const { images } = JSON.parse(readFileSync(index, 'utf8')) as { images: Array<{ file: string }> };
+  return images.map((i) => join(root, 'examples', 'images', i.file));
+}
+
+function progressBar(done: number, total: number): void {
+  const width = 30;
+  const filled = Math.round((done / total) * width);
+  process.stderr.write(`\r  [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} batched passes`);
+  if (done === total) process.stderr.write('\n');
+}
+
 async function main(): Promise<void> {
-  const backend = values.backend as string;
-  if (!(await tf.setBackend(backend)) || tf.getBackend() !== backend) {
-    throw new Error(`backend '${backend}' is not available (use cpu or wasm)`);
+  if (values.help) {
+    console.log(USAGE);
+    return;
   }
-  const modelDir = join(root, 'test', 'fixtures', 'cam-oracle', 'c_separable');
-  const model = await loadLayersModelFromFile(join(modelDir, 'model.json'));
-  const inputs = JSON.parse(readFileSync(join(modelDir, 'inputs.json'), 'utf8')) as { data: number[][][][]; ids: string[] };
-  const images = tf.tensor4d(inputs.data);
+  const methodName = values.method as string;
+  if (!(methodName in CAM_METHODS)) fail(`unknown method '${methodName}'`);
+  const backend = values.backend as string;
+  if (!['cpu', 'wasm', 'node', 'tensorflow'].includes(backend)) fail(`backend '${backend}' is not available in Node (use cpu, wasm or node)`);
+  const active = await useBackend(backend as 'cpu');
+
+  const modelPath = resolve(values.model as string);
+  if (!existsSync(modelPath)) fail(`no model at ${modelPath}`);
+  const model = await loadLayersModelFromFile(modelPath);
+  const names = classNames(modelPath);
+  const [, height, width, channels] = model.inputs[0]?.shape ?? [];
+  if (typeof height !== 'number' || typeof width !== 'number' || channels !== 3) {
+    fail(`the demo needs a model with one [H, W, 3] image input; this one has ${JSON.stringify(model.inputs[0]?.shape)}`);
+  }
+
+  let target: number | undefined;
+  if (values.class !== undefined) {
+    const byName = names.indexOf(values.class);
+    target = byName >= 0 ? byName : Number(values.class);
+    if (!Number.isInteger(target)) fail(`--class must be a class index or one of: ${names.join(', ')}`);
+  }
+
+  const files = values.image ?? defaultImages();
+  const images = tf.tidy(() =>
+    tf.stack(
+      files.map((f) => {
+        if (!existsSync(f)) fail(`no image at ${f}`);
+        const png = decodePng(readFileSync(f));
+        const pixels = tf.tensor3d(png.rgb, [png.height, png.width, 3], 'int32');
+        return tf.div(tf.image.resizeBilinear(pixels, [height, width]), 255);
+      }),
+    ),
+  ) as tf.Tensor4D;
+
   const outDir = resolve(values.out as string);
   mkdirSync(outDir, { recursive: true });
+  console.log(`tfcam demo on ${active}: ${model.name} (${model.layers.length} layers) from ${modelPath}`);
+  console.log(`explaining ${files.length} image(s) of ${width}x${height} with ${methodName}${target === undefined ? '' : `, class ${target}`}`);
+
+  const options: CamOptions & { onProgress?: (d: number, t: number) => void } = {
+    ...(values.layer === undefined ? {} : { layer: values.layer }),
+    ...(target === undefined ? {} : { target }),
+  };
+  if (methodName === 'scoreCam' || methodName === 'ablationCam') options.onProgress = progressBar;
 
   const t0 = performance.now();
-  const result = gradCam(model, images, values.layer === undefined ? {} : { layer: values.layer });
-  const painted = overlay(images, result.heatmap);
-  const ms = performance.now() - t0;
-
-  const [b, h, w] = result.heatmap.shape;
-  const heat = await result.heatmap.data();
+  const cam = CAM_METHODS[methodName as CamMethodName](model, images, options);
+  const { gradients } = guidedGradCam(model, images, {
+    ...(values.layer === undefined ? {} : { layer: values.layer }),
+    target: target ?? Array.from(await cam.classIndex.data()),
+  });
+  const painted = overlay(images, cam.heatmap);
+  const guided = deprocessGradients(gradients);
+  const heat = await cam.heatmap.data();
   const rgb = await painted.data();
-  const classes = await result.classIndex.data();
-  const scores = await result.score.data();
-  console.log(`tfcam demo on ${tf.getBackend()}: model c_separable (${model.layers.length} layers), ${b} images ${h}x${w}`);
-  console.log(`Grad-CAM at layer '${result.layer}' in ${ms.toFixed(0)} ms`);
-  for (let i = 0; i < b; i++) {
-    const heatPath = join(outDir, `heatmap_${inputs.ids[i]}.png`);
-    const overlayPath = join(outDir, `overlay_${inputs.ids[i]}.png`);
-    writeFileSync(heatPath, encodePng(Array.from(heat.subarray(i * h * w, (i + 1) * h * w), (v) => v * 255), w, h, 1));
-    writeFileSync(overlayPath, encodePng(rgb.subarray(i * h * w * 3, (i + 1) * h * w * 3), w, h, 3));
-    console.log(`  image ${inputs.ids[i]}: class ${classes[i]} (logit ${(scores[i] as number).toFixed(4)}) -> ${heatPath}, ${overlayPath}`);
-  }
-  tf.dispose([images, result, painted]);
+  const detail = await guided.data();
+  const classes = await cam.classIndex.data();
+  const scores = await cam.score.data();
+  const ms = performance.now() - t0;
+  console.log(`layer '${cam.layer}', ${ms.toFixed(0)} ms for ${methodName} + Guided Grad-CAM + overlay`);
+
+  const plane = height * width;
+  files.forEach((file, i) => {
+    const stem = basename(file).replace(/\.png$/i, '');
+    const paths = {
+      heatmap: join(outDir, `${stem}.heatmap.png`),
+      overlay: join(outDir, `${stem}.overlay.png`),
+      guided: join(outDir, `${stem}.guided.png`),
+    };
+    writeFileSync(paths.heatmap, encodePng(Array.from(heat.subarray(i * plane, (i + 1) * plane), (v) => v * 255), width, height, 1));
+    writeFileSync(paths.overlay, encodePng(rgb.subarray(i * plane * 3, (i + 1) * plane * 3), width, height, 3));
+    writeFileSync(paths.guided, encodePng(detail.subarray(i * plane * 3, (i + 1) * plane * 3), width, height, 3));
+    const c = classes[i] as number;
+    const label = names[c] === undefined ? `class ${c}` : `${names[c]} (class ${c})`;
+    console.log(`  ${basename(file)}: ${label}, logit ${(scores[i] as number).toFixed(3)}`);
+    console.log(`    -> ${paths.heatmap}\n       ${paths.overlay}\n       ${paths.guided}`);
+  });
+  tf.dispose([images, cam, gradients, painted, guided]);
   model.dispose();
 }
 
 main().catch((e: unknown) => {
-  console.error(e instanceof Error ? e.message : e);
+  console.error(`demo: ${e instanceof Error ? e.message : String(e)}`);
   process.exit(1);
 });

@@ -1,0 +1,37 @@
+/** The README's main command, `npm run demo`, on one shipped image: it prints and writes what it says. */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { decodePng } from '../../scripts/png.js';
+
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const skip = process.env['TFCAM_BACKEND'] !== 'cpu' ? 'runs once (in the cpu project)' : !existsSync(join(repo, 'models', 'shapes', 'model.json')) ? 'models/shapes is missing' : null;
+
+describe.skipIf(skip !== null)(`demo${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  const run = (args: string[]): string =>
+    execFileSync(process.execPath, ['--import', 'tsx', join(repo, 'scripts', 'demo.ts'), ...args], { cwd: repo, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+  it('explains a shipped image and writes heatmap, overlay and guided PNGs', () => {
+    const out = mkdtempSync(join(tmpdir(), 'tfcam-demo-'));
+    try {
+      const stdout = run(['--image', join(repo, 'examples', 'images', 'star-1.png'), '--out', out, '--method', 'gradCamPlusPlus']);
+      expect(stdout).toMatch(/explaining 1 image\(s\) of 64x64 with gradCamPlusPlus/);
+      expect(stdout).toMatch(/star-1\.png: star \(class 4\), logit \d+\.\d{3}/);
+      for (const kind of ['heatmap', 'overlay', 'guided']) {
+        const png = decodePng(readFileSync(join(out, `star-1.${kind}.png`)));
+        expect([png.width, png.height]).toEqual([64, 64]);
+      }
+      // The class flag takes names too.
+      expect(run(['--image', join(repo, 'examples', 'images', 'star-1.png'), '--out', out, '--class', 'circle'])).toMatch(/circle \(class 0\)/);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it('rejects an unknown method with the usage line', () => {
+    expect(() => run(['--method', 'magicCam'])).toThrow(/unknown method 'magicCam'[\s\S]*usage: npm run demo/);
+  });
+});
