@@ -26,6 +26,36 @@ export { activationsAndGradients, combineChannels } from './core/primitives.js';
 export type { ActivationsAndGradientsOptions, ActivationsAndGradientsResult } from './core/primitives.js';
 export { gradCamCallback } from './callbacks/gradcam-callback.js';
 export type { GradCamCallback, GradCamCallbackOptions } from './callbacks/gradcam-callback.js';
+export {
+  averageDrop,
+  confidenceChange,
+  deletion,
+  increaseInConfidence,
+  insertion,
+  centerPrior,
+  energyInBox,
+  pointingGame,
+  sanityCheck,
+  spearman,
+  ssim,
+} from './metrics/index.js';
+export type {
+  Box,
+  CenterPriorOptions,
+  ConfidenceChange,
+  ExplanationLike,
+  ExplanationMethod,
+  PerturbationBaseline,
+  PerturbationCurve,
+  PerturbationCurveOptions,
+  PointingGameOptions,
+  Regions,
+  SanityCheckOptions,
+  SanityCheckResult,
+  SanityStep,
+  ScoringOptions,
+  SsimOptions,
+} from './metrics/index.js';
 export { guidedBackprop, guidedGradCam, deprocessGradients } from './guided/guided.js';
 export type { GuidedOptions, GuidedGradCamOptions, GuidedResult, GuidedGradCamResult } from './guided/guided.js';
 export { normalizeMaps, resizeMaps, postprocessMaps, NORMALIZE_EPS } from './core/postprocess.js';

@@ -25,6 +25,7 @@ import { principalProjection } from './projection.js';
 import { channelSum } from './reduce.js';
 import { runBody, runHeadForward } from './runner.js';
 import type { NormalizedTarget } from './targets.js';
+import { oneHotMask } from './targets.js';
 import type { ContainerLike } from './tfjs-types.js';
 import type { CamInput, CamOptions, CamResult, CamResultBatch, CamResultSingle } from './types.js';
 import type { PreparedInput } from './validate.js';
@@ -148,7 +149,7 @@ function scoreRows(fn: string, ag: ActivationsAndGradients, output: tf.Tensor, e
   }
   const k = output.shape[1] as number;
   const cls = tf.slice(ag.classIndex, [example], [1]);
-  const mask = tf.cast(tf.oneHot(cls, k), 'float32');
+  const mask = oneHotMask(cls, k);
   return tf.sum(tf.mul(output, mask), 1) as tf.Tensor1D;
 }
 

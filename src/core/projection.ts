@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { blockedSumLastAxis } from './reduce.js';
+import { oneHotMask } from './targets.js';
 
 /** Squarings of the Gram matrix: the power applied is 2^SQUARINGS (then refined, see below). */
 const SQUARINGS = 12;
@@ -58,7 +59,7 @@ export function principalProjection(activations: tf.Tensor4D): tf.Tensor3D {
     }
     // p ~ v v^T: take its column of largest norm as the start vector (never orthogonal to v).
     const colNorms = tf.sum(tf.square(p), 1); // [B, m]
-    const pick = tf.cast(tf.oneHot(tf.argMax(colNorms, 1), m), 'float32'); // [B, m]
+    const pick = oneHotMask(tf.argMax(colNorms, 1), m); // [B, m]
     let v = tf.matMul(p, tf.reshape(pick, [b, m, 1])) as tf.Tensor3D; // [B, m, 1]
     for (let i = 0; i < REFINEMENTS; i++) {
       v = tf.matMul(gram, v) as tf.Tensor3D;

@@ -9,6 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { TargetError, describeValue } from '../errors.js';
+import { unaryCustomGrad } from './gradops.js';
 
 /** A checked target. */
 export type NormalizedTarget =
@@ -123,14 +124,41 @@ export function pickScores(fn: string, target: NormalizedTarget, output: tf.Tens
   }
   const numClasses = output.shape[1] as number;
   let classIndex: tf.Tensor1D;
+  let mask: tf.Tensor2D;
   if (target.kind === 'argmax') {
     classIndex = tf.argMax(output, 1) as tf.Tensor1D;
+    mask = argMaxMask(output as tf.Tensor2D);
   } else {
     target.indices.forEach((c) => checkIndex(fn, c, numClasses));
     classIndex = tf.tensor1d(target.indices, 'int32');
+    mask = oneHotMask(classIndex, numClasses);
   }
-  // oneHot's dtype argument is ignored by the wasm kernel (4.22): cast explicitly.
-  const mask = tf.cast(tf.oneHot(classIndex, numClasses), 'float32');
   const scores = tf.sum(tf.mul(output, mask), 1) as tf.Tensor1D;
   return { scores, classIndex };
+}
+
+/**
+ * The one-hot mask of each row's arg-max, as a constant for differentiation: under the tape, the
+ * comparison ops that build it have no gradient, so the whole mask is one custom op with a zero
+ * gradient (the score's gradient flows through the product with the output, not the mask).
+ */
+function argMaxMask(output: tf.Tensor2D): tf.Tensor2D {
+  const op = unaryCustomGrad((out: tf.Tensor) => ({
+    value: oneHotMask(tf.argMax(out, 1), out.shape[1] as number),
+    gradFunc: () => tf.zeros(output.shape),
+  }));
+  return op(output) as tf.Tensor2D;
+}
+
+/**
+ * `[n, depth]` float32 one-hot rows for int32 `indices` (`[n]`). Written with `equal` on a range:
+ * `tf.oneHot` refuses depth 1 (single-output models) and its dtype argument is ignored by the wasm
+ * kernel; `tf.gather` would not be differentiable on wasm.
+ */
+export function oneHotMask(indices: tf.Tensor, depth: number): tf.Tensor2D {
+  return tf.tidy(() => {
+    const range = tf.reshape(tf.range(0, depth, 1, 'int32'), [1, depth]);
+    const idx = tf.reshape(tf.cast(indices, 'int32'), [-1, 1]);
+    return tf.cast(tf.equal(range, idx), 'float32') as tf.Tensor2D;
+  });
 }

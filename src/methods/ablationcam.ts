@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { createCam } from '../core/create.js';
+import { oneHotMask } from '../core/targets.js';
 import type { BatchedCamOptions } from './batched.js';
 import { batchSizeOf, checkBatchedOptions } from './batched.js';
 
@@ -57,7 +58,7 @@ export const ablationCam = createCam<AblationCamOptions>({
         const n = Math.min(bs, c - c0);
         parts.push(
           tf.tidy(() => {
-            const hot = tf.reshape(tf.cast(tf.oneHot(tf.range(c0, c0 + n, 1, 'int32'), c), 'float32'), [n, 1, 1, c]);
+            const hot = tf.reshape(oneHotMask(tf.range(c0, c0 + n, 1, 'int32'), c), [n, 1, 1, c]);
             // Row i of a batch: 0 for ReLU layers, else min(A) - (i + 1) * 1e7 (pytorch-grad-cam).
             const offsets = tf.reshape(tf.mul(tf.range(1, n + 1, 1, 'float32'), ABLATION_OFFSET), [n, 1, 1, 1]);
             const value = tf.where(reluLike, tf.zeros([n, 1, 1, 1]), tf.sub(min, offsets));

@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { createCam } from '../core/create.js';
+import { oneHotMask } from '../core/targets.js';
 import { OptionError, describeValue } from '../errors.js';
 import type { BatchedCamOptions } from './batched.js';
 import { batchSizeOf, checkBatchedOptions } from './batched.js';
@@ -84,7 +85,7 @@ export const scoreCam = createCam<ScoreCamOptions>({
             if (!classes) return ctx.scoreInputs(masked, e);
             const out = ctx.forwardInputs(masked, e);
             const cls = tf.slice(ctx.classIndex, [e], [1]);
-            const mask = tf.cast(tf.oneHot(cls, out.shape[1] as number), 'float32');
+            const mask = oneHotMask(cls, out.shape[1] as number);
             return tf.sum(tf.mul(tf.softmax(out as tf.Tensor2D), mask), 1) as tf.Tensor1D;
           }),
         );

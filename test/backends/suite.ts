@@ -35,6 +35,17 @@ import {
   postprocessMaps,
   principalProjection,
   resizeMaps,
+  averageDrop,
+  centerPrior,
+  confidenceChange,
+  deletion,
+  energyInBox,
+  increaseInConfidence,
+  insertion,
+  pointingGame,
+  sanityCheck,
+  spearman,
+  ssim,
 } from '../../src/index.js';
 import { buildMobileNetV2 } from '../helpers/architectures.js';
 import { dagModel, nestedModel, seedWeights, sequentialModel } from '../helpers/models.js';
@@ -138,10 +149,18 @@ export interface Case {
   name?: string;
   /** Subjects it runs on (default: sequential and dag). */
   subjects?: readonly SubjectName[];
+  /** The function reads values back by design (sanityCheck reports numbers): exempt from the no-read check. */
+  reads?: true;
   run(subject: Subject): CaseResult | Promise<CaseResult>;
 }
 
 const MODEL_FREE = ['sequential'] as const;
+
+/** One box per example, inside the subject's maps: `[y0, x0, y1, x1]`. */
+function boxesFor(s: Subject): Array<[number, number, number, number]> {
+  const [b, h, w] = s.heatmap.shape;
+  return Array.from({ length: b }, (_, i) => [i % h, 1, Math.min(h, i + h / 2), Math.max(2, w - 1)] as [number, number, number, number]);
+}
 
 /** What a gradCamCallback hands to onCams after epoch 0 (copied: the callback disposes its tensors). */
 async function camsAfterOneEpoch(s: Subject): Promise<CaseResult> {
@@ -192,6 +211,30 @@ export const CASES: readonly Case[] = [
   { fn: 'applyColormap', run: (s) => applyColormap(s.heatmap, 'turbo'), subjects: MODEL_FREE },
   { fn: 'normalizeMaps', run: (s) => normalizeMaps(s.signed), subjects: MODEL_FREE },
   { fn: 'resizeMaps', run: (s) => resizeMaps(s.heatmap, [23, 9]), subjects: MODEL_FREE },
+  { fn: 'pointingGame', run: (s) => pointingGame(s.heatmap, boxesFor(s)), subjects: MODEL_FREE },
+  { fn: 'energyInBox', run: (s) => energyInBox(s.heatmap, boxesFor(s)), subjects: MODEL_FREE },
+  { fn: 'centerPrior', run: (s) => centerPrior(s.heatmap.shape[1], s.heatmap.shape[2], { batch: s.heatmap.shape[0] }), subjects: MODEL_FREE },
+  { fn: 'spearman', run: (s) => tf.tidy(() => spearman(s.heatmap, tf.reverse(s.heatmap, 2) as tf.Tensor3D)), subjects: MODEL_FREE },
+  { fn: 'ssim', run: (s) => tf.tidy(() => ssim(s.heatmap, tf.reverse(s.heatmap, 2) as tf.Tensor3D)), subjects: MODEL_FREE },
+  { fn: 'confidenceChange', run: (s) => confidenceChange(s.model, s.input, s.heatmap, { target: 1 }), subjects: ['sequential'] },
+  { fn: 'averageDrop', run: (s) => averageDrop(s.model, s.input, s.heatmap, { target: 1 }), subjects: ['sequential'] },
+  { fn: 'increaseInConfidence', run: (s) => increaseInConfidence(s.model, s.input, s.heatmap, { target: 1 }), subjects: ['sequential'] },
+  { fn: 'deletion', run: (s) => deletion(s.model, s.input, s.heatmap, { target: 1, steps: 4 }), subjects: ['sequential'] },
+  { fn: 'insertion', run: (s) => insertion(s.model, s.input, s.heatmap, { target: 1, steps: 4, baseline: 'zeros' }), subjects: ['sequential'] },
+  {
+    fn: 'sanityCheck',
+    reads: true,
+    // Its numbers compared within the suite's tolerance (plain values would be compared exactly).
+    run: (s) => {
+      const r = sanityCheck(s.model, s.input, gradCam, { seed: 3 });
+      return {
+        layers: r.steps.map((st) => st.layers.join(',')).join(';'),
+        spearman: tf.tensor(r.steps.flatMap((st) => st.spearmanPerExample)),
+        ssim: tf.tensor(r.steps.flatMap((st) => st.ssimPerExample)),
+      };
+    },
+    subjects: ['sequential'],
+  },
   { fn: 'postprocessMaps', run: (s) => postprocessMaps(s.rawMap, { relu: true, normalize: true, size: [16, 16] }), subjects: MODEL_FREE },
 ];
 

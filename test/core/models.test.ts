@@ -295,3 +295,23 @@ describe('gradCam on every model shape', () => {
     t.model.dispose();
   });
 });
+
+describe('gradCam on a single-output model', () => {
+  it('explains a Dense(1, sigmoid) output (logit by default, probability with logits: false)', () => {
+    const inp = tfl.input({ shape: [8, 8, 3] });
+    const conv = tfl.layers.conv2d({ filters: 3, kernelSize: 3, padding: 'same', activation: 'relu', name: 'conv' });
+    const gap = tfl.layers.globalAveragePooling2d({});
+    const dense = tfl.layers.dense({ units: 1, activation: 'sigmoid', name: 'out' });
+    const model = tfl.model({ inputs: inp, outputs: dense.apply(gap.apply(conv.apply(inp))) as tfl.SymbolicTensor });
+    const x = image(2, 8, 3, 41);
+    const r = gradCam(model, x, { relu: false, normalize: false, resize: false });
+    expect(Array.from(r.classIndex.dataSync())).toEqual([0, 0]);
+    const dk = dense as unknown as { kernel: { read(): tf.Tensor }; bias: { read(): tf.Tensor } };
+    const logit = tf.add(tf.matMul(gap.apply(conv.apply(x)) as tf.Tensor2D, dk.kernel.read() as tf.Tensor2D), dk.bias.read());
+    expect(maxAbsDiff(r.score, Array.from(logit.dataSync()))).toBeLessThan(1e-5);
+    const p = gradCam(model, x, { logits: false, target: 0 });
+    expect(maxAbsDiff(p.score, Array.from(tf.sigmoid(logit).dataSync()))).toBeLessThan(1e-6);
+    tf.dispose([x, r, logit, p]);
+    model.dispose();
+  });
+});
