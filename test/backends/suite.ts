@@ -149,7 +149,10 @@ export interface Case {
   name?: string;
   /** Subjects it runs on (default: sequential and dag). */
   subjects?: readonly SubjectName[];
-  /** The function reads values back by design (sanityCheck reports numbers): exempt from the no-read check. */
+  /**
+   * Exempt from the webgl no-read check: the function reads values back by design (sanityCheck
+   * reports numbers) or through a tfjs kernel (webgl's TopK, used to rank pixels, reads on the CPU).
+   */
   reads?: true;
   run(subject: Subject): CaseResult | Promise<CaseResult>;
 }
@@ -214,13 +217,13 @@ export const CASES: readonly Case[] = [
   { fn: 'pointingGame', run: (s) => pointingGame(s.heatmap, boxesFor(s)), subjects: MODEL_FREE },
   { fn: 'energyInBox', run: (s) => energyInBox(s.heatmap, boxesFor(s)), subjects: MODEL_FREE },
   { fn: 'centerPrior', run: (s) => centerPrior(s.heatmap.shape[1], s.heatmap.shape[2], { batch: s.heatmap.shape[0] }), subjects: MODEL_FREE },
-  { fn: 'spearman', run: (s) => tf.tidy(() => spearman(s.heatmap, tf.reverse(s.heatmap, 2) as tf.Tensor3D)), subjects: MODEL_FREE },
+  { fn: 'spearman', reads: true, run: (s) => tf.tidy(() => spearman(s.heatmap, tf.reverse(s.heatmap, 2) as tf.Tensor3D)), subjects: MODEL_FREE },
   { fn: 'ssim', run: (s) => tf.tidy(() => ssim(s.heatmap, tf.reverse(s.heatmap, 2) as tf.Tensor3D)), subjects: MODEL_FREE },
   { fn: 'confidenceChange', run: (s) => confidenceChange(s.model, s.input, s.heatmap, { target: 1 }), subjects: ['sequential'] },
   { fn: 'averageDrop', run: (s) => averageDrop(s.model, s.input, s.heatmap, { target: 1 }), subjects: ['sequential'] },
   { fn: 'increaseInConfidence', run: (s) => increaseInConfidence(s.model, s.input, s.heatmap, { target: 1 }), subjects: ['sequential'] },
-  { fn: 'deletion', run: (s) => deletion(s.model, s.input, s.heatmap, { target: 1, steps: 4 }), subjects: ['sequential'] },
-  { fn: 'insertion', run: (s) => insertion(s.model, s.input, s.heatmap, { target: 1, steps: 4, baseline: 'zeros' }), subjects: ['sequential'] },
+  { fn: 'deletion', reads: true, run: (s) => deletion(s.model, s.input, s.heatmap, { target: 1, steps: 4 }), subjects: ['sequential'] },
+  { fn: 'insertion', reads: true, run: (s) => insertion(s.model, s.input, s.heatmap, { target: 1, steps: 4, baseline: 'zeros' }), subjects: ['sequential'] },
   {
     fn: 'sanityCheck',
     reads: true,
