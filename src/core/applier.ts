@@ -60,6 +60,27 @@ function pair(v: unknown, fallback: number): Pair {
   return [fallback, fallback];
 }
 
+/**
+ * ReLU6 as one `Relu6` op (tfjs-layers applies `relu` then `clipByValue`, whose gradient takes four
+ * comparison/select kernels). On wasm, whose comparison kernels are several times slower than its
+ * float ones, the gradient mask `(0, 6]` (tfjs' Relu6 rule) is built from `step`s.
+ */
+export function relu6(x: tf.Tensor): tf.Tensor {
+  if (tf.getBackend() !== 'wasm') return tf.relu6(x);
+  const op = unaryCustomGrad((input: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([input]);
+    return {
+      value: tf.relu6(input),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        tf.tidy(() => {
+          const xs = saved[0] as tf.Tensor;
+          return tf.mul(dy, tf.sub(tf.step(xs), tf.step(tf.sub(xs, 6))));
+        }),
+    };
+  });
+  return op(x);
+}
+
 /** A ReLU (optionally capped at `maxValue`) whose gradient passes only positive gradients. */
 export function guidedRelu(x: tf.Tensor, maxValue: number | null): tf.Tensor {
   const op = unaryCustomGrad((input: tf.Tensor, save: tf.GradSaveFunc) => {
@@ -70,9 +91,10 @@ export function guidedRelu(x: tf.Tensor, maxValue: number | null): tf.Tensor {
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
         tf.tidy(() => {
           const xs = saved[0] as tf.Tensor;
-          let pass = tf.logicalAnd(tf.greater(xs, 0), tf.greater(dy, 0));
-          if (maxValue != null) pass = tf.logicalAnd(pass, tf.less(xs, maxValue));
-          return tf.mul(dy, tf.cast(pass, dy.dtype));
+          // relu(dy) * [x > 0] (* [x < max]), with float kernels (wasm's comparisons are slow).
+          let mask = tf.step(xs);
+          if (maxValue != null) mask = tf.mul(mask, tf.step(tf.sub(maxValue, xs)));
+          return tf.mul(tf.relu(dy), mask);
         }),
     };
   });
@@ -91,6 +113,7 @@ function activate(act: unknown, x: tf.Tensor, ctx: ApplyContext, strip: boolean)
   if (strip && SQUASHING.has(name)) return x;
   if (ctx.guided && name === 'relu') return guidedRelu(x, null);
   if (ctx.guided && name === 'relu6') return guidedRelu(x, 6);
+  if (name === 'relu6') return relu6(x);
   return (act as ActivationLike).apply(x);
 }
 
@@ -210,9 +233,10 @@ const batchNormalization: Applier = (layer, [x]) => {
   const bc = (t: tf.Tensor): tf.Tensor => (axis === x.rank - 1 ? t : tf.reshape(t, shape));
   let factor = tf.rsqrt(tf.add(variance, eps));
   if (gamma !== null) factor = tf.mul(factor, gamma);
-  let y = tf.mul(tf.sub(x, bc(mean)), bc(factor));
-  if (beta !== null) y = tf.add(y, bc(beta));
-  return y;
+  // x * f + (beta - mean * f): two ops on the activation; the rest are per-channel vectors.
+  let shift = tf.neg(tf.mul(mean, factor));
+  if (beta !== null) shift = tf.add(shift, beta);
+  return tf.add(tf.mul(x, bc(factor)), bc(shift));
 };
 
 const averagePooling2d: Applier = (layer, [x]) => {
@@ -241,6 +265,7 @@ const activationLayer: Applier = (layer, [x], ctx, strip) => {
 };
 
 const reluLayer: Applier = (layer, [x], ctx) => {
+  if (x !== undefined && !ctx.guided && layer['maxValue'] === 6) return relu6(x);
   if (x === undefined || !ctx.guided) return null;
   const max = layer['maxValue'];
   return guidedRelu(x, typeof max === 'number' ? max : null);

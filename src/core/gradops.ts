@@ -115,10 +115,26 @@ function prepareUpstream(dy: tf.Tensor4D, g: ConvGeometry): tf.Tensor4D {
   return padOrCrop(dil, top, bottom, left, right);
 }
 
+/**
+ * `kernel` ([kh, kw, ...]) reversed along both spatial axes without `tf.reverse` (a per-element
+ * JavaScript loop on wasm: ~100 ms for a 3x3x384x384 kernel): a 1x1 kernel is its own flip; others are
+ * kh*kw contiguous slices concatenated in reverse order.
+ */
+export function flipSpatial(kernel: tf.Tensor4D): tf.Tensor4D {
+  const [kh, kw, a, b] = kernel.shape;
+  if (kh * kw === 1) return kernel;
+  return tf.tidy(() => {
+    const taps = tf.reshape(kernel, [kh * kw, a * b]) as tf.Tensor2D;
+    const parts: tf.Tensor2D[] = [];
+    for (let i = kh * kw - 1; i >= 0; i--) parts.push(tf.slice(taps, [i, 0], [1, a * b]));
+    return tf.reshape(tf.concat(parts, 0), [kh, kw, a, b]) as tf.Tensor4D;
+  });
+}
+
 /** Input gradient of `conv2d(x, kernel)` computed with one forward conv2d. */
 export function conv2dInputGrad(dy: tf.Tensor4D, kernel: tf.Tensor4D, g: ConvGeometry): tf.Tensor4D {
   return tf.tidy(() => {
-    const flipped = tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
+    const flipped = tf.transpose(flipSpatial(kernel), [0, 1, 3, 2]) as tf.Tensor4D;
     return tf.conv2d(prepareUpstream(dy, g), flipped, 1, 'valid', 'NHWC', g.dilations);
   });
 }
@@ -127,7 +143,7 @@ export function conv2dInputGrad(dy: tf.Tensor4D, kernel: tf.Tensor4D, g: ConvGeo
 export function depthwiseInputGrad(dy: tf.Tensor4D, kernel: tf.Tensor4D, g: ConvGeometry): tf.Tensor4D {
   return tf.tidy(() => {
     const [kh, kw, c, m] = kernel.shape;
-    const flipped = tf.reshape(tf.reverse(kernel, [0, 1]), [kh, kw, c * m, 1]) as tf.Tensor4D;
+    const flipped = tf.reshape(flipSpatial(kernel), [kh, kw, c * m, 1]) as tf.Tensor4D;
     const full = tf.depthwiseConv2d(prepareUpstream(dy, g), flipped, 1, 'valid', 'NHWC', g.dilations);
     if (m === 1) return full;
     const [b, h, w] = full.shape;
@@ -200,11 +216,43 @@ export function avgPoolSame(x: tf.Tensor4D, poolSize: Pair, strides: Pair): tf.T
         const ones = tf.ones([poolSize[0], poolSize[1], 1, 1]) as tf.Tensor4D;
         const counts = tf.depthwiseConv2d(tf.ones([1, h, w, 1]) as tf.Tensor4D, ones, strides, 'same');
         const scaled = tf.div(dy, counts) as tf.Tensor4D;
+        // Stride 1, odd window ('same' pads symmetrically): the window sum is self-adjoint and equals
+        // counts * avgPool, so the gradient is one more average pooling (no kernel to flip).
+        if (strides[0] === 1 && strides[1] === 1 && poolSize[0] % 2 === 1 && poolSize[1] % 2 === 1) {
+          return tf.mul(tf.avgPool(scaled, poolSize, 1, 'same'), counts);
+        }
         const sumKernel = tf.ones([poolSize[0], poolSize[1], c, 1]) as tf.Tensor4D;
         return depthwiseInputGrad(scaled, sumKernel, geometry);
       }),
   }));
   return op(x) as tf.Tensor4D;
+}
+
+/**
+ * `xp[:, a::sh, q::sw, :]` limited to `oh x ow`, with rank-4 reshapes and contiguous slices only
+ * (tfjs-wasm's StridedSlice and rank > 4 Slice are per-element JavaScript loops: 107 ms vs 12 ms for
+ * one window of [1,147,147,64]).
+ */
+function stridedWindow(xp: tf.Tensor4D, a: number, q: number, oh: number, ow: number, sh: number, sw: number): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [b, hp, wp, c] = xp.shape;
+    const qa = Math.floor(a / sh);
+    const ra = a % sh;
+    const qq = Math.floor(q / sw);
+    const rq = q % sw;
+    const rows = sh * (qa + oh);
+    const cols = sw * (qq + ow);
+    let x = xp;
+    if (hp < rows || wp < cols) x = tf.pad(x, [[0, 0], [0, Math.max(rows - hp, 0)], [0, Math.max(cols - wp, 0)], [0, 0]]);
+    if (x.shape[1] > rows || x.shape[2] > cols) x = tf.slice(x, [0, 0, 0, 0], [b, rows, cols, c]);
+    // Rows: [b * (rows/sh), sh, cols, c], keep phase ra, then rows qa .. qa + oh.
+    let r = tf.slice(tf.reshape(x, [b * (rows / sh), sh, cols, c]), [0, ra, 0, 0], [b * (rows / sh), 1, cols, c]);
+    r = tf.slice(tf.reshape(r, [b, rows / sh, cols, c]), [0, qa, 0, 0], [b, oh, cols, c]);
+    // Columns: [b * oh, cols/sw, sw * c], keep phase rq, then columns qq .. qq + ow.
+    let k = tf.slice(tf.reshape(r, [b * oh, cols / sw, sw * c]), [0, 0, rq * c], [b * oh, cols / sw, c]);
+    k = tf.slice(tf.reshape(k, [b, oh, cols / sw, c]), [0, 0, qq, 0], [b, oh, ow, c]);
+    return k as tf.Tensor4D;
+  });
 }
 
 /**
@@ -225,6 +273,8 @@ export function maxPoolFirstMax(
   const [b, h, w, c] = x.shape;
   const [kh, kw] = poolSize;
   const [sh, sw] = strides;
+  // The cpu backend's own MaxPoolGrad already routes ties to the first maximum.
+  if (tf.getBackend() === 'cpu') return tf.maxPool(x, poolSize, strides, padding);
   const op = unaryCustomGrad((input: tf.Tensor, save: tf.GradSaveFunc) => {
     const value = tf.maxPool(input as tf.Tensor4D, poolSize, strides, padding);
     save([input, value]);
@@ -242,22 +292,28 @@ export function maxPoolFirstMax(
           const bottom = Math.max(hp - h - top, 0);
           const right = Math.max(wp - w - left, 0);
           const xp = tf.pad(xs, [[0, 0], [top, bottom], [left, right], [0, 0]], -Infinity);
-          let taken = tf.zeros(y.shape, 'bool');
+          let taken: tf.Tensor = tf.zeros(y.shape, 'bool');
           let dxp: tf.Tensor = tf.zeros([b, top + h + bottom, left + w + right, c]);
           for (let a = 0; a < kh; a++) {
             for (let q = 0; q < kw; q++) {
-              const win = tf.stridedSlice(xp, [0, a, q, 0], [b, a + (oh - 1) * sh + 1, q + (ow - 1) * sw + 1, c], [1, sh, sw, 1]);
-              const hit = tf.logicalAnd(tf.equal(win, y), tf.logicalNot(taken));
-              taken = tf.logicalOr(taken, hit);
-              const contrib = dilateWithZeros(tf.mul(dy, tf.cast(hit, 'float32')) as tf.Tensor4D, strides);
-              const [, ch, cw] = contrib.shape;
-              const placed = tf.pad(contrib, [
-                [0, 0],
-                [a, dxp.shape[1] as number - a - ch],
-                [q, dxp.shape[2] as number - q - cw],
-                [0, 0],
-              ]);
-              dxp = tf.add(dxp, placed);
+              // One tidy per window offset: only `taken` and `dxp` survive an iteration.
+              const [nextTaken, nextDxp] = tf.tidy(() => {
+                const win = stridedWindow(xp, a, q, oh, ow, sh, sw);
+                const hit = tf.logicalAnd(tf.equal(win, y), tf.logicalNot(taken));
+                const contrib = dilateWithZeros(tf.mul(dy, tf.cast(hit, 'float32')) as tf.Tensor4D, strides);
+                const [, ch, cw] = contrib.shape;
+                const placed = tf.pad(contrib, [
+                  [0, 0],
+                  [a, dxp.shape[1] as number - a - ch],
+                  [q, dxp.shape[2] as number - q - cw],
+                  [0, 0],
+                ]);
+                return [tf.logicalOr(taken, hit), tf.add(dxp, placed)];
+              });
+              taken.dispose();
+              dxp.dispose();
+              taken = nextTaken as tf.Tensor;
+              dxp = nextDxp as tf.Tensor;
             }
           }
           return tf.slice(dxp, [0, top, left, 0], [b, h, w, c]);

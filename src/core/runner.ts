@@ -49,7 +49,9 @@ export function runBody(plan: Plan, inputs: readonly tf.Tensor[], fn = 'tfcam'):
   const protectedTensors = new Set<tf.Tensor>(inputs);
   plan.body.forEach((step, i) => {
     const args = step.inputs.map((v) => values.get(v) as tf.Tensor);
-    const outs = guarded(fn, step, () => applyStock(step, args));
+    // A tidy per step: intermediates a layer creates and does not free (tfjs-layers' ReLU with
+    // maxValue leaks its relu(x)) die here instead of at the end of the call.
+    const outs = guarded(fn, step, () => tf.tidy(() => applyStock(step, args)));
     step.outputs.forEach((v, k) => values.set(v, outs[k] as tf.Tensor));
     for (const v of plan.freeAfter[i] ?? []) {
       const t = values.get(v);
@@ -170,7 +172,7 @@ export function runHeadForward(plan: Plan, frontier: ReadonlyMap<number, tf.Tens
     for (const step of plan.head) {
       const args = step.inputs.map((v) => values.get(v) as tf.Tensor);
       const viaApplier = step === ctx.stripActivationOf || FORWARD_VIA_APPLIER.has(step.layer.getClassName());
-      const outs = guarded(ctx.fn ?? 'tfcam', step, () => (viaApplier ? applyStep(step, args, ctx) : applyStock(step, args)));
+      const outs = guarded(ctx.fn ?? 'tfcam', step, () => tf.tidy(() => (viaApplier ? applyStep(step, args, ctx) : applyStock(step, args))));
       step.outputs.forEach((v, k) => values.set(v, outs[k] as tf.Tensor));
     }
     return values.get(plan.outputValue) as tf.Tensor;
