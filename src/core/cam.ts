@@ -226,39 +226,22 @@ export function activationsAndGradientsIn(
     ...spec.apply,
   };
   const batch = prepared.batchSize;
+  const common = { activations: frontier.get(plan.targetValue) as tf.Tensor4D, layer, input: prepared, plan, target, frontier, ctx };
   if (spec.gradients === false) {
     const output = runHeadForward(plan, frontier, ctx);
     const picked = pickScores(fn, target, output, batch);
-    return {
-      activations: frontier.get(plan.targetValue) as tf.Tensor4D,
-      gradients: null,
-      scores: picked.scores,
-      classIndex: picked.classIndex,
-      output,
-      layer,
-      input: prepared,
-      plan,
-      target,
-      frontier,
-      ctx,
-    };
+    return { ...common, gradients: null, scores: picked.scores, classIndex: picked.classIndex, output };
   }
   const head = runHead(plan, frontier, ctx, (out) => {
     const picked = pickScores(fn, target, out, batch);
     return { scores: picked.scores, extras: { classIndex: picked.classIndex } };
   });
   return {
-    activations: frontier.get(plan.targetValue) as tf.Tensor4D,
+    ...common,
     gradients: head.gradients as tf.Tensor4D,
     scores: head.scores,
     classIndex: head.extras.classIndex as tf.Tensor1D,
     output: head.output,
-    layer,
-    input: prepared,
-    plan,
-    target,
-    frontier,
-    ctx,
   };
 }
 

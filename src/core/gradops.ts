@@ -151,8 +151,13 @@ export function depthwiseInputGrad(dy: tf.Tensor4D, kernel: tf.Tensor4D, g: Conv
   });
 }
 
-/** `tf.conv2d` whose gradient (input only) is computed by {@link conv2dInputGrad}. */
-export function conv2dForwardGrad(
+/**
+ * Wraps a forward convolution so that its gradient (input only) is `inputGrad` of the upstream
+ * gradient: shared by {@link conv2dForwardGrad} and {@link depthwiseForwardGrad}.
+ */
+function withForwardGrad(
+  forward: (x: tf.Tensor4D) => tf.Tensor4D,
+  inputGrad: (dy: tf.Tensor4D, kernel: tf.Tensor4D, g: ConvGeometry) => tf.Tensor4D,
   x: tf.Tensor4D,
   kernel: tf.Tensor4D,
   strides: Pair,
@@ -167,10 +172,22 @@ export function conv2dForwardGrad(
     padding,
   };
   const op = unaryCustomGrad((input: tf.Tensor) => ({
-    value: tf.conv2d(input as tf.Tensor4D, kernel, strides, padding, 'NHWC', dilations),
-    gradFunc: (dy: tf.Tensor) => conv2dInputGrad(dy as tf.Tensor4D, kernel, geometry),
+    value: forward(input as tf.Tensor4D),
+    gradFunc: (dy: tf.Tensor) => inputGrad(dy as tf.Tensor4D, kernel, geometry),
   }));
   return op(x) as tf.Tensor4D;
+}
+
+/** `tf.conv2d` whose gradient (input only) is computed by {@link conv2dInputGrad}. */
+export function conv2dForwardGrad(
+  x: tf.Tensor4D,
+  kernel: tf.Tensor4D,
+  strides: Pair,
+  padding: 'same' | 'valid',
+  dilations: Pair,
+): tf.Tensor4D {
+  const forward = (v: tf.Tensor4D): tf.Tensor4D => tf.conv2d(v, kernel, strides, padding, 'NHWC', dilations);
+  return withForwardGrad(forward, conv2dInputGrad, x, kernel, strides, padding, dilations);
 }
 
 /** `tf.depthwiseConv2d` whose gradient (input only) is computed by {@link depthwiseInputGrad}. */
@@ -181,18 +198,8 @@ export function depthwiseForwardGrad(
   padding: 'same' | 'valid',
   dilations: Pair,
 ): tf.Tensor4D {
-  const geometry: ConvGeometry = {
-    inputShape: x.shape,
-    kernelSize: [kernel.shape[0], kernel.shape[1]],
-    strides,
-    dilations,
-    padding,
-  };
-  const op = unaryCustomGrad((input: tf.Tensor) => ({
-    value: tf.depthwiseConv2d(input as tf.Tensor4D, kernel, strides, padding, 'NHWC', dilations),
-    gradFunc: (dy: tf.Tensor) => depthwiseInputGrad(dy as tf.Tensor4D, kernel, geometry),
-  }));
-  return op(x) as tf.Tensor4D;
+  const forward = (v: tf.Tensor4D): tf.Tensor4D => tf.depthwiseConv2d(v, kernel, strides, padding, 'NHWC', dilations);
+  return withForwardGrad(forward, depthwiseInputGrad, x, kernel, strides, padding, dilations);
 }
 
 /**

@@ -18,6 +18,12 @@ import type { Step } from './graph.js';
 import type { Plan } from './plan.js';
 import { UnsupportedError } from '../errors.js';
 
+/** `[kernel, backend]` when `e` is tfjs' "Kernel 'X' not registered for backend 'Y'" error. */
+function missingKernel(e: unknown): [string, string] | null {
+  const m = e instanceof Error ? /Kernel '([^']+)' not registered for backend '([^']+)'/.exec(e.message) : null;
+  return m === null ? null : [m[1] as string, m[2] as string];
+}
+
 /**
  * Runs one step, turning tfjs' "Kernel 'X' not registered for backend 'Y'" into an
  * {@link UnsupportedError} that names the layer, the kernel, the backend and what to do.
@@ -26,13 +32,13 @@ function guarded(fn: string, step: Step, run: () => tf.Tensor[]): tf.Tensor[] {
   try {
     return run();
   } catch (e) {
-    const m = e instanceof Error ? /Kernel '([^']+)' not registered for backend '([^']+)'/.exec(e.message) : null;
-    if (m === null) throw e;
+    const missing = missingKernel(e);
+    if (missing === null) throw e;
     throw new UnsupportedError({
       fn,
       argument: 'model',
-      expected: `must use only kernels the '${m[2]}' backend provides`,
-      got: `layer '${step.path}' (${step.layer.getClassName()}), which needs kernel '${m[1]}'`,
+      expected: `must use only kernels the '${missing[1]}' backend provides`,
+      got: `layer '${step.path}' (${step.layer.getClassName()}), which needs kernel '${missing[0]}'`,
       fix: `Run on the cpu or webgl backend (tf.setBackend('cpu')), or choose a target layer above '${step.path}' so it is not differentiated.`,
     });
   }
@@ -184,13 +190,13 @@ function guardedBackward<T>(fn: string, run: () => T): T {
   try {
     return run();
   } catch (e) {
-    const m = e instanceof Error ? /Kernel '([^']+)' not registered for backend '([^']+)'/.exec(e.message) : null;
-    if (m === null) throw e;
+    const missing = missingKernel(e);
+    if (missing === null) throw e;
     throw new UnsupportedError({
       fn,
       argument: 'model',
-      expected: `must be differentiable with the kernels the '${m[2]}' backend provides`,
-      got: `a layer above the target whose gradient needs kernel '${m[1]}'`,
+      expected: `must be differentiable with the kernels the '${missing[1]}' backend provides`,
+      got: `a layer above the target whose gradient needs kernel '${missing[0]}'`,
       fix: "Run on the cpu or webgl backend (tf.setBackend('cpu')), or choose a target layer closer to the output.",
     });
   }
