@@ -316,3 +316,14 @@ export function endsInSquashing(step: Step): boolean {
   const name = activationName(step.layer['activation']);
   return name !== null && SQUASHING.has(name);
 }
+
+/**
+ * True when guided backpropagation may change the step's gradient: a ReLU layer, or a layer whose
+ * activation is `relu` or `relu6`. Conservative: a layer the applier does not replay counts too when
+ * it has such an activation.
+ */
+export function guidedRuleApplies(step: Step): boolean {
+  if (step.layer.getClassName() === 'ReLU') return true;
+  const name = activationName(step.layer['activation']);
+  return name === 'relu' || name === 'relu6';
+}

@@ -171,6 +171,8 @@ export interface ActivationsAndGradients {
   frontier: ReadonlyMap<number, tf.Tensor>;
   /** The applier context used (which activation is stripped, guided, conv gradients). */
   ctx: ApplyContext;
+  /** With `PassSpec.tap`: the tapped value and its gradient (null if not reached). */
+  tapped?: { activation: tf.Tensor; gradient: tf.Tensor } | null;
 }
 
 /** Static number of classes of output `outputIndex`, or null when not `[batch, classes]`. */
@@ -188,6 +190,8 @@ export interface PassSpec {
   gradients?: boolean | undefined;
   /** Applier overrides (guided ReLUs...). */
   apply?: Partial<ApplyContext> | undefined;
+  /** A value of the head to return with its gradient too, from the same backward pass. */
+  tap?: number | undefined;
 }
 
 /**
@@ -235,13 +239,14 @@ export function activationsAndGradientsIn(
   const head = runHead(plan, frontier, ctx, (out) => {
     const picked = pickScores(fn, target, out, batch);
     return { scores: picked.scores, extras: { classIndex: picked.classIndex } };
-  });
+  }, spec.tap);
   return {
     ...common,
     gradients: head.gradients as tf.Tensor4D,
     scores: head.scores,
     classIndex: head.extras.classIndex as tf.Tensor1D,
     output: head.output,
+    tapped: head.tapped,
   };
 }
 

@@ -127,14 +127,19 @@ export function flipSpatial(kernel: tf.Tensor4D): tf.Tensor4D {
     const taps = tf.reshape(kernel, [kh * kw, a * b]) as tf.Tensor2D;
     const parts: tf.Tensor2D[] = [];
     for (let i = kh * kw - 1; i >= 0; i--) parts.push(tf.slice(taps, [i, 0], [1, a * b]));
-    return tf.reshape(tf.concat(parts, 0), [kh, kw, a, b]) as tf.Tensor4D;
+    const joined = tf.concat(parts, 0);
+    // Free the slices now: at most two copies of the kernel are alive at once.
+    for (const p of parts) p.dispose();
+    return tf.reshape(joined, [kh, kw, a, b]) as tf.Tensor4D;
   });
 }
 
 /** Input gradient of `conv2d(x, kernel)` computed with one forward conv2d. */
 export function conv2dInputGrad(dy: tf.Tensor4D, kernel: tf.Tensor4D, g: ConvGeometry): tf.Tensor4D {
   return tf.tidy(() => {
-    const flipped = tf.transpose(flipSpatial(kernel), [0, 1, 3, 2]) as tf.Tensor4D;
+    const spatial = flipSpatial(kernel);
+    const flipped = tf.transpose(spatial, [0, 1, 3, 2]) as tf.Tensor4D;
+    if (spatial !== kernel) spatial.dispose();
     return tf.conv2d(prepareUpstream(dy, g), flipped, 1, 'valid', 'NHWC', g.dilations);
   });
 }
@@ -236,29 +241,74 @@ export function avgPoolSame(x: tf.Tensor4D, poolSize: Pair, strides: Pair): tf.T
 }
 
 /**
- * `xp[:, a::sh, q::sw, :]` limited to `oh x ow`, with rank-4 reshapes and contiguous slices only
- * (tfjs-wasm's StridedSlice and rank > 4 Slice are per-element JavaScript loops: 107 ms vs 12 ms for
- * one window of [1,147,147,64]).
+ * The gradient of a max pooling for upstream `dy`, routed to the *first* maximum of each window
+ * (row-major). `y = maxPool(x)`.
+ *
+ * Built from cheap forward kernels only (tfjs-wasm's StridedSlice, rank > 4 Slice and comparison
+ * kernels are per-element loops): the padded input is split once into its `sh * sw` stride phases
+ * (`xp[:, ra::sh, rq::sw, :]`, by rank-4 reshapes and contiguous slices), so that each of the `kh * kw`
+ * window offsets is one contiguous slice of a phase; the masks use float kernels
+ * (`y >= win`, so `1 - step(y - win)` is 1 exactly where `win` is the maximum); contributions are
+ * accumulated per phase and the phases interleaved once at the end.
  */
-function stridedWindow(xp: tf.Tensor4D, a: number, q: number, oh: number, ow: number, sh: number, sw: number): tf.Tensor4D {
+function firstMaxGradient(xs: tf.Tensor4D, y: tf.Tensor4D, dy: tf.Tensor4D, poolSize: Pair, strides: Pair, padding: 'same' | 'valid'): tf.Tensor4D {
   return tf.tidy(() => {
-    const [b, hp, wp, c] = xp.shape;
-    const qa = Math.floor(a / sh);
-    const ra = a % sh;
-    const qq = Math.floor(q / sw);
-    const rq = q % sw;
-    const rows = sh * (qa + oh);
-    const cols = sw * (qq + ow);
-    let x = xp;
-    if (hp < rows || wp < cols) x = tf.pad(x, [[0, 0], [0, Math.max(rows - hp, 0)], [0, Math.max(cols - wp, 0)], [0, 0]]);
-    if (x.shape[1] > rows || x.shape[2] > cols) x = tf.slice(x, [0, 0, 0, 0], [b, rows, cols, c]);
-    // Rows: [b * (rows/sh), sh, cols, c], keep phase ra, then rows qa .. qa + oh.
-    let r = tf.slice(tf.reshape(x, [b * (rows / sh), sh, cols, c]), [0, ra, 0, 0], [b * (rows / sh), 1, cols, c]);
-    r = tf.slice(tf.reshape(r, [b, rows / sh, cols, c]), [0, qa, 0, 0], [b, oh, cols, c]);
-    // Columns: [b * oh, cols/sw, sw * c], keep phase rq, then columns qq .. qq + ow.
-    let k = tf.slice(tf.reshape(r, [b * oh, cols / sw, sw * c]), [0, 0, rq * c], [b * oh, cols / sw, c]);
-    k = tf.slice(tf.reshape(k, [b, oh, cols / sw, c]), [0, 0, qq, 0], [b, oh, ow, c]);
-    return k as tf.Tensor4D;
+    const [b, h, w, c] = xs.shape;
+    const [kh, kw] = poolSize;
+    const [sh, sw] = strides;
+    const [, oh, ow] = y.shape;
+    const top = leadingPad(h, kh, sh, 1, padding);
+    const left = leadingPad(w, kw, sw, 1, padding);
+    // Padded extent: a multiple of the strides that covers every window.
+    const rows = sh * (Math.floor((kh - 1) / sh) + oh);
+    const cols = sw * (Math.floor((kw - 1) / sw) + ow);
+    const bottom = rows - h - top;
+    const right = cols - w - left;
+    let xp = tf.pad(xs, [[0, 0], [top, Math.max(bottom, 0)], [left, Math.max(right, 0)], [0, 0]], -Infinity) as tf.Tensor4D;
+    if (bottom < 0 || right < 0) xp = tf.slice(xp, [0, 0, 0, 0], [b, rows, cols, c]);
+    const pr = rows / sh;
+    const pc = cols / sw;
+    const phase = (ra: number, rq: number): tf.Tensor4D =>
+      tf.tidy(() => {
+        const r = tf.slice(tf.reshape(xp, [b * pr, sh, cols, c]), [0, ra, 0, 0], [b * pr, 1, cols, c]);
+        return tf.reshape(tf.slice(tf.reshape(r, [b * pr, pc, sw * c]), [0, 0, rq * c], [b * pr, pc, c]), [b, pr, pc, c]) as tf.Tensor4D;
+      });
+    const phases: tf.Tensor4D[][] = [];
+    const acc: Array<Array<tf.Tensor4D | null>> = [];
+    for (let ra = 0; ra < sh; ra++) {
+      phases.push(Array.from({ length: sw }, (_, rq) => phase(ra, rq)));
+      acc.push(Array.from({ length: sw }, () => null));
+    }
+    xp.dispose();
+    let taken: tf.Tensor = tf.zerosLike(y);
+    for (let a = 0; a < kh; a++) {
+      for (let q = 0; q < kw; q++) {
+        const ra = a % sh;
+        const qa = Math.floor(a / sh);
+        const rq = q % sw;
+        const qq = Math.floor(q / sw);
+        const phaseAcc = acc[ra] as Array<tf.Tensor4D | null>;
+        const prev = phaseAcc[rq] ?? null;
+        // One tidy per window offset: only `taken` and the phase's accumulator survive it.
+        const [nextTaken, nextAcc] = tf.tidy(() => {
+          const win = tf.slice((phases[ra] as tf.Tensor4D[])[rq] as tf.Tensor4D, [0, qa, qq, 0], [b, oh, ow, c]);
+          const hit = tf.mul(tf.sub(1, tf.step(tf.sub(y, win))), tf.sub(1, taken));
+          const placed = tf.pad(tf.mul(dy, hit), [[0, 0], [qa, pr - qa - oh], [qq, pc - qq - ow], [0, 0]]);
+          return [tf.add(taken, hit), prev === null ? placed : tf.add(prev, placed)];
+        });
+        taken.dispose();
+        prev?.dispose();
+        taken = nextTaken as tf.Tensor;
+        phaseAcc[rq] = nextAcc as tf.Tensor4D;
+      }
+    }
+    // Interleave: the column phases within each row phase, then the row phases.
+    const rowPhase = (ra: number): tf.Tensor =>
+      tf.reshape(tf.stack((acc[ra] as Array<tf.Tensor4D | null>).map((g) => g ?? tf.zeros([b, pr, pc, c])), 3), [b, pr, cols, c]);
+    let full = tf.reshape(tf.stack(Array.from({ length: sh }, (_, ra) => rowPhase(ra)), 2), [b, rows, cols, c]) as tf.Tensor4D;
+    // Input rows and columns past the last window get no gradient.
+    if (bottom < 0 || right < 0) full = tf.pad(full, [[0, 0], [0, Math.max(-bottom, 0)], [0, Math.max(-right, 0)], [0, 0]]);
+    return tf.slice(full, [0, top, left, 0], [b, h, w, c]);
   });
 }
 
@@ -267,9 +317,6 @@ function stridedWindow(xp: tf.Tensor4D, a: number, q: number, oh: number, ow: nu
  * backend. That is what PyTorch and TensorFlow do, and what tfjs' cpu backend does; tfjs' wasm
  * `MaxPoolGrad` routes ties to the last maximum instead. Ties are common after a ReLU (windows of
  * zeros), and Grad-CAM averages gradients over every position, so the rule matters.
- *
- * The backward pass is k*k strided slices and comparisons, placed back with zero-dilation and padding:
- * forward ops only.
  */
 export function maxPoolFirstMax(
   x: tf.Tensor4D,
@@ -277,9 +324,6 @@ export function maxPoolFirstMax(
   strides: Pair,
   padding: 'same' | 'valid',
 ): tf.Tensor4D {
-  const [b, h, w, c] = x.shape;
-  const [kh, kw] = poolSize;
-  const [sh, sw] = strides;
   // The cpu backend's own MaxPoolGrad already routes ties to the first maximum.
   if (tf.getBackend() === 'cpu') return tf.maxPool(x, poolSize, strides, padding);
   const op = unaryCustomGrad((input: tf.Tensor, save: tf.GradSaveFunc) => {
@@ -288,43 +332,7 @@ export function maxPoolFirstMax(
     return {
       value,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
-        tf.tidy(() => {
-          const xs = saved[0] as tf.Tensor4D;
-          const y = saved[1] as tf.Tensor4D;
-          const [, oh, ow] = y.shape;
-          const top = leadingPad(h, kh, sh, 1, padding);
-          const left = leadingPad(w, kw, sw, 1, padding);
-          const hp = (oh - 1) * sh + kh;
-          const wp = (ow - 1) * sw + kw;
-          const bottom = Math.max(hp - h - top, 0);
-          const right = Math.max(wp - w - left, 0);
-          const xp = tf.pad(xs, [[0, 0], [top, bottom], [left, right], [0, 0]], -Infinity);
-          let taken: tf.Tensor = tf.zeros(y.shape, 'bool');
-          let dxp: tf.Tensor = tf.zeros([b, top + h + bottom, left + w + right, c]);
-          for (let a = 0; a < kh; a++) {
-            for (let q = 0; q < kw; q++) {
-              // One tidy per window offset: only `taken` and `dxp` survive an iteration.
-              const [nextTaken, nextDxp] = tf.tidy(() => {
-                const win = stridedWindow(xp, a, q, oh, ow, sh, sw);
-                const hit = tf.logicalAnd(tf.equal(win, y), tf.logicalNot(taken));
-                const contrib = dilateWithZeros(tf.mul(dy, tf.cast(hit, 'float32')) as tf.Tensor4D, strides);
-                const [, ch, cw] = contrib.shape;
-                const placed = tf.pad(contrib, [
-                  [0, 0],
-                  [a, dxp.shape[1] as number - a - ch],
-                  [q, dxp.shape[2] as number - q - cw],
-                  [0, 0],
-                ]);
-                return [tf.logicalOr(taken, hit), tf.add(dxp, placed)];
-              });
-              taken.dispose();
-              dxp.dispose();
-              taken = nextTaken as tf.Tensor;
-              dxp = nextDxp as tf.Tensor;
-            }
-          }
-          return tf.slice(dxp, [0, top, left, 0], [b, h, w, c]);
-        }),
+        firstMaxGradient(saved[0] as tf.Tensor4D, saved[1] as tf.Tensor4D, dy as tf.Tensor4D, poolSize, strides, padding),
     };
   });
   return op(x) as tf.Tensor4D;

@@ -14,6 +14,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ApplyContext } from './applier.js';
 import { applyStep, applyStock } from './applier.js';
+import { unaryCustomGrad } from './gradops.js';
 import type { Step } from './graph.js';
 import type { Plan } from './plan.js';
 import { UnsupportedError } from '../errors.js';
@@ -87,6 +88,25 @@ export interface HeadResult<S> {
   /** Whatever `score` returned besides the score vector (class indices...), cloned out of the tape. */
   extras: S;
   scores: tf.Tensor1D;
+  /**
+   * With a `tap`: the tapped value and d(sum of scores) / d(that value); null if the head did not
+   * reach the value or the backward pass did not (a value off the differentiated path).
+   */
+  tapped: { activation: tf.Tensor; gradient: tf.Tensor } | null;
+}
+
+/**
+ * Identity whose backward pass hands the upstream gradient to `record` (which must keep it).
+ */
+function tapGradient(x: tf.Tensor, record: (dy: tf.Tensor) => void): tf.Tensor {
+  const op = unaryCustomGrad((input: tf.Tensor) => ({
+    value: tf.clone(input),
+    gradFunc: (dy: tf.Tensor) => {
+      record(dy);
+      return dy;
+    },
+  }));
+  return op(x);
 }
 
 /**
@@ -94,12 +114,16 @@ export interface HeadResult<S> {
  *
  * `score(output)` must return the per-example score vector and any extra tensors to carry out
  * (they are cloned out of the tape's scope; the caller owns the clones through its tidy).
+ *
+ * `tap`, a value of the head (or of the frontier), is also returned with the gradient of the scores
+ * with respect to it, from the same backward pass.
  */
 export function runHead<S extends Record<string, tf.Tensor>>(
   plan: Plan,
   frontier: ReadonlyMap<number, tf.Tensor>,
   ctx: ApplyContext,
   score: (output: tf.Tensor) => { scores: tf.Tensor1D; extras: S },
+  tap?: number,
 ): HeadResult<S> {
   const a = frontier.get(plan.targetValue) as tf.Tensor;
   const kept: tf.Tensor[] = [];
@@ -109,14 +133,26 @@ export function runHead<S extends Record<string, tf.Tensor>>(
     return c;
   };
   let captured: { output: tf.Tensor; scores: tf.Tensor1D; extras: S } | null = null;
+  let tappedActivation: tf.Tensor | null = null;
+  let tappedGradient: tf.Tensor | null = null;
+  const tapIn = (values: Map<number, tf.Tensor>): void => {
+    const t = tap === undefined ? undefined : values.get(tap);
+    if (t === undefined || tappedActivation !== null) return;
+    tappedActivation = keep(t);
+    values.set(tap as number, tapGradient(t, (dy) => {
+      tappedGradient = keep(dy);
+    }));
+  };
   try {
     const { grads } = guardedBackward(ctx.fn ?? 'tfcam', () => tf.engine().gradients(
       () => {
         const values = new Map<number, tf.Tensor>(frontier);
+        tapIn(values);
         for (const step of plan.head) {
           const args = step.inputs.map((v) => values.get(v) as tf.Tensor);
           const outs = guarded(ctx.fn ?? 'tfcam', step, () => applyStep(step, args, ctx));
           step.outputs.forEach((v, k) => values.set(v, outs[k] as tf.Tensor));
+          tapIn(values);
         }
         const output = values.get(plan.outputValue) as tf.Tensor;
         const { scores, extras } = score(output);
@@ -132,11 +168,14 @@ export function runHead<S extends Record<string, tf.Tensor>>(
     const c = captured as unknown as { output: tf.Tensor; scores: tf.Tensor1D; extras: S };
     const extras = {} as Record<string, tf.Tensor>;
     for (const [k, t] of Object.entries(c.extras)) extras[k] = tf.clone(t);
+    const ta = tappedActivation as tf.Tensor | null;
+    const tg = tappedGradient as tf.Tensor | null;
     return {
       gradients: grads[0] ?? tf.zerosLike(a),
       output: tf.clone(c.output),
       scores: tf.clone(c.scores),
       extras: extras as S,
+      tapped: ta === null || tg === null ? null : { activation: tf.clone(ta), gradient: tf.clone(tg) },
     };
   } catch (e) {
     releaseTapeAfterError();

@@ -4,15 +4,26 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { guidedRuleApplies } from '../core/applier.js';
 import {
   CAM_OPTION_KEYS,
   activationsAndGradientsIn,
   finishResult,
+  modelGraph,
   parseCamOptions,
   prologue,
+  resizeTarget,
+  type ActivationsAndGradients,
   type ParsedCamOptions,
 } from '../core/cam.js';
 import type { ResolvedLayer } from '../core/layers.js';
+import { resolveLayer } from '../core/layers.js';
+import { planOf } from '../core/plan.js';
+import { postprocessMaps } from '../core/postprocess.js';
+import { combineChannels } from '../core/primitives.js';
+import { spatialMean } from '../core/reduce.js';
+import type { NormalizedTarget } from '../core/targets.js';
+import type { PreparedInput } from '../core/validate.js';
 import type { ContainerLike, LayerLike } from '../core/tfjs-types.js';
 import { isTensor } from '../core/tfjs-types.js';
 import type { CamInput, CamOptions, Target } from '../core/types.js';
@@ -100,12 +111,53 @@ interface GuidedBatch {
 
 function guidedIn(fn: string, model: ContainerLike, input: unknown, opts: ParsedCamOptions, inputIndex: number): GuidedBatch & { batched: boolean } {
   const { prepared, target } = prologue(fn, model, input, opts);
-  const ag = activationsAndGradientsIn(fn, model, prepared, target, opts, {
+  const ag = guidedPass({ fn, model, prepared, target, opts, inputIndex });
+  return { gradients: ag.gradients as tf.Tensor, classIndex: ag.classIndex, score: ag.scores, batched: ag.input.batched };
+}
+
+/** One checked guided call: what a pass needs. */
+interface GuidedCall {
+  fn: string;
+  model: ContainerLike;
+  prepared: PreparedInput;
+  target: NormalizedTarget;
+  opts: ParsedCamOptions;
+  inputIndex: number;
+}
+
+/** The guided pass: gradients of the scores with respect to input `inputIndex`, guided ReLUs. */
+function guidedPass({ fn, model, prepared, target, opts, inputIndex }: GuidedCall, tap?: number): ActivationsAndGradients {
+  return activationsAndGradientsIn(fn, model, prepared, target, opts, {
     layer: undefined,
     resolve: inputResolver(model, inputIndex),
     apply: { guided: true },
+    tap,
   });
-  return { gradients: ag.gradients as tf.Tensor, classIndex: ag.classIndex, score: ag.scores, batched: ag.input.batched };
+}
+
+/**
+ * Guided Grad-CAM in one forward and one backward pass, when that gives the same result as two:
+ * nothing above the Grad-CAM layer is changed by the guided rule (no ReLU-like unit: the usual case
+ * at a last conv block, whose head is pooling and the classifier), so dS/dA of the guided pass *is*
+ * Grad-CAM's. Returns null when that does not hold (or the layer is off the guided pass's path);
+ * the caller then runs Grad-CAM separately.
+ */
+function guidedGradCamOnePass(call: GuidedCall): { guided: ActivationsAndGradients; heatmap: tf.Tensor3D; layer: string } | null {
+  const { fn, model, prepared, opts } = call;
+  const layerOption = opts.raw['layer'];
+  if (Array.isArray(layerOption)) return null;
+  const graph = modelGraph(fn, model);
+  const layer = resolveLayer(fn, model, graph, layerOption, opts.node, opts.outputIndex);
+  const camPlan = planOf(model, layer.value, opts.outputIndex);
+  if (camPlan === null || camPlan.head.some(guidedRuleApplies)) return null;
+  const guided = guidedPass(call, layer.value);
+  const tapped = guided.tapped ?? null;
+  if (tapped === null || tapped.activation.rank !== 4) return null;
+  // Grad-CAM's weighting and post-processing (see gradCam and createCam).
+  const weights = spatialMean(tapped.gradient as tf.Tensor4D);
+  const raw = combineChannels(tapped.activation as tf.Tensor4D, weights);
+  const size = resizeTarget(fn, opts, prepared);
+  return { guided, heatmap: postprocessMaps(raw, { relu: opts.relu, normalize: opts.normalize, size }), layer: layer.path };
 }
 
 /**
@@ -167,7 +219,12 @@ export function guidedBackprop(model: LayersModel, input: CamInput, options?: Gu
 /**
  * Guided Grad-CAM (Selvaraju et al. 2017): guided backpropagation multiplied by the resized Grad-CAM
  * map, broadcast over the input channels: fine detail, restricted to the class-relevant regions.
- * Composed from {@link guidedBackprop} and {@link gradCam} with the same target.
+ * The same values as {@link guidedBackprop} times {@link gradCam}'s heatmap with the same target.
+ *
+ * Cost: when no ReLU-like unit sits above the Grad-CAM layer (a last conv block, followed by pooling
+ * and the classifier: the default layer of most CNNs), one forward and one backward pass through the
+ * model, the Grad-CAM gradients taken from the guided pass itself; otherwise a Grad-CAM pass
+ * (forward, and backward above the layer) plus the guided pass.
  *
  * Equals pytorch-grad-cam's `guided_backprop * cam_mask[..., None]` (as in its `cam.py`), for
  * batches of any size. Same caveat as {@link guidedBackprop}: it fails the model-randomisation sanity
@@ -216,10 +273,24 @@ export function guidedGradCam(model: LayersModel, input: CamInput, options?: Gui
   const camOptions: Record<string, unknown> = {};
   for (const k of CAM_OPTION_KEYS) if (opts.raw[k] !== undefined) camOptions[k] = opts.raw[k];
   return tf.tidy((): tf.TensorContainer => {
-    const cam = gradCam(model, input as tf.Tensor4D, camOptions as CamOptions);
-    // Same target, same validation already done: skip the second value check.
-    const guided = guidedIn(fn, m, input, { ...opts, validate: false }, inputIndex);
-    const heat = guided.batched ? cam.heatmap : tf.expandDims(cam.heatmap, 0);
+    const { prepared, target } = prologue(fn, m, input, opts);
+    let guided: GuidedBatch & { batched: boolean };
+    let heat: tf.Tensor;
+    let layer: string;
+    const call: GuidedCall = { fn, model: m, prepared, target, opts, inputIndex };
+    const one = guidedGradCamOnePass(call);
+    if (one !== null) {
+      guided = { gradients: one.guided.gradients as tf.Tensor, classIndex: one.guided.classIndex, score: one.guided.scores, batched: prepared.batched };
+      heat = one.heatmap;
+      layer = one.layer;
+    } else {
+      // Validation is done: skip the second value check.
+      const cam = gradCam(model, input as tf.Tensor4D, { ...camOptions, validate: false } as CamOptions);
+      const g = guidedPass(call);
+      guided = { gradients: g.gradients as tf.Tensor, classIndex: g.classIndex, score: g.scores, batched: prepared.batched };
+      heat = prepared.batched ? cam.heatmap : tf.expandDims(cam.heatmap, 0);
+      layer = cam.layer;
+    }
     if (guided.gradients.rank !== 4 || (heat.shape[1] !== guided.gradients.shape[1] || heat.shape[2] !== guided.gradients.shape[2])) {
       throw new InputError({
         fn,
@@ -230,7 +301,7 @@ export function guidedGradCam(model: LayersModel, input: CamInput, options?: Gui
       });
     }
     const product = tf.mul(guided.gradients, tf.expandDims(heat, -1));
-    const batch = finishResult({ heatmap: heat, classIndex: guided.classIndex, score: guided.score, layer: cam.layer }, guided.batched);
+    const batch = finishResult({ heatmap: heat, classIndex: guided.classIndex, score: guided.score, layer }, guided.batched);
     return {
       gradients: guided.batched ? product : tf.squeeze(product, [0]),
       heatmap: batch.heatmap,

@@ -192,6 +192,11 @@ describe('MaxPooling2D gradient', () => {
     [3, 2, 'valid', 7, 8],
     [3, 1, 'same', 5, 5],
     [3, 2, 'same', 6, 7],
+    [3, 2, 'same', 9, 9],
+    [3, 3, 'valid', 8, 7],
+    [2, 3, 'valid', 8, 8],
+    [2, 3, 'same', 7, 8],
+    [3, 1, 'valid', 5, 6],
   ] as const)('routes ties to the first maximum (pool %i, stride %i, %s, %ix%i)', (k, s, pad, h, w) => {
     // Many ties: a ReLU of rounded values.
     const x = tf.relu(tf.round(tf.randomNormal([1, h, w, 2], 0, 1, 'float32', 9))) as tf.Tensor4D;

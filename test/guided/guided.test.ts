@@ -153,6 +153,36 @@ describe('guidedBackprop: the guided rule', () => {
     x.dispose();
   });
 
+  it.each([
+    ['last_conv', true],
+    ['pool', false],
+    ['c1', false],
+  ] as const)('guidedGradCam at %s equals the two functions composed (one pass: %s)', async (layer, onePass) => {
+    // One pass when nothing above the layer is a ReLU (last_conv: pooling and the classifier), so
+    // dS/dA of the guided pass is Grad-CAM's; two passes otherwise. Same values either way.
+    const t = sequentialModel();
+    const x = t.input as tf.Tensor4D;
+    const g = guidedBackprop(t.model, x, { target: [1, 3] });
+    const c = gradCam(t.model, x, { target: [1, 3], layer });
+    const ggc = guidedGradCam(t.model, x, { target: [1, 3], layer });
+    const expected = tf.mul(g.gradients, tf.expandDims(c.heatmap, -1));
+    expect(maxAbsDiff(ggc.heatmap, c.heatmap.arraySync() as number[][][])).toBeLessThan(1e-6);
+    expect(maxAbsDiff(ggc.gradients, expected.arraySync() as number[][][][]) / maxAbs(expected.arraySync() as number[][][][])).toBeLessThan(1e-6);
+    expect(Array.from(ggc.classIndex.dataSync())).toEqual([1, 3]);
+    expect(ggc.layer).toBe(layer);
+    // Kernels run: one pass adds less than half a Grad-CAM to guidedBackprop (no second forward
+    // pass); two passes add about a whole one.
+    const kernels = async (f: () => tf.TensorContainer): Promise<number> => (await tf.profile(() => tf.dispose(f()))).kernels.length;
+    const nG = await kernels(() => guidedBackprop(t.model, x, { target: [1, 3] }));
+    const nC = await kernels(() => gradCam(t.model, x, { target: [1, 3], layer }));
+    const nGgc = await kernels(() => guidedGradCam(t.model, x, { target: [1, 3], layer }));
+    if (onePass) expect(nGgc - nG).toBeLessThan(nC / 2);
+    else expect(nGgc - nG).toBeGreaterThan(nC * 0.9);
+    tf.dispose([g, c, ggc, expected]);
+    t.model.dispose();
+    x.dispose();
+  });
+
   it('differentiates with respect to the chosen input of a multi-input model', () => {
     const t = multiInputModel();
     const r = guidedBackprop(t.model, t.inputs);
