@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { playwright } from '@vitest/browser-playwright';
 import type { TestProjectInlineConfiguration } from 'vitest/config';
 import { configDefaults, defineConfig } from 'vitest/config';
+import { chromiumPath, chromiumProvider } from './test/setup/chromium.js';
 
 /**
  * Test projects (`npm test` runs them all):
@@ -43,7 +43,7 @@ function noteOnce(line: string): void {
 }
 
 /** The Chromium the browser project drives (Debian's package; override with TFCAM_CHROMIUM). */
-const chromium = process.env['TFCAM_CHROMIUM'] ?? '/usr/bin/chromium';
+const chromium = chromiumPath;
 
 const nodeProject = (name: string, backend: string, env: Record<string, string> = {}, include = NODE_TESTS): TestProjectInlineConfiguration => ({
   extends: true,
@@ -101,21 +101,8 @@ function browserProject(): TestProjectInlineConfiguration {
         enabled: true,
         headless: true,
         screenshotFailures: false,
-        provider: playwright({
-          launchOptions: {
-            executablePath: chromium,
-            args: [
-              '--no-sandbox',
-              '--disable-background-networking',
-              '--disable-component-update',
-              '--disable-sync',
-              '--no-first-run',
-              // The same software WebGL2 everywhere (a GPU machine would otherwise give other roundings).
-              '--use-angle=swiftshader',
-              '--enable-unsafe-swiftshader',
-            ],
-          },
-        }),
+        // The same software WebGL2 everywhere (a GPU machine would otherwise give other roundings).
+        provider: chromiumProvider(true),
         instances: [{ browser: 'chromium' }],
       },
     },
