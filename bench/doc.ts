@@ -1,7 +1,8 @@
 /**
  * `npm run bench:doc`: fills the generated parts of docs/performance.md (between its `<!-- NAME:BEGIN -->`
  * and `<!-- NAME:END -->` markers) from bench/results.json (HEAD) and bench/results.0afca83.json (the
- * first run): the targets of both, the result tables at HEAD, the first run's tables.
+ * first run), and the batch scaling of bench/results.cpu-inceptionv3-batch.json: the targets of both
+ * runs, the result tables at HEAD, the first run's tables.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { evaluateTargets, report, sectionTable } from './table.js';
@@ -9,10 +10,13 @@ import type { Results } from './table.js';
 const load = (f: string) => JSON.parse(readFileSync(f, 'utf8')) as Results;
 const after = load('bench/results.json');
 const before = load('bench/results.0afca83.json');
+// Batch scaling needs batch 1 and 8 from one run; where results.json has them from two runs (cpu
+// InceptionV3), this file measured both in one.
+const batchRun = load('bench/results.cpu-inceptionv3-batch.json');
 
 // Targets: first run vs HEAD.
 const tb = evaluateTargets(before);
-const ta = evaluateTargets(after);
+const ta = [...evaluateTargets(after), ...evaluateTargets(batchRun).filter((t) => t.target === 'gradCam batch 8 / batch 1')];
 const key = (t: { target: string; backend: string; model: string; batch: string; layer: string }) => [t.target, t.backend, t.model, t.batch, t.layer].join('|');
 const fx = (v: number | null) => (v === null ? '-' : `${v.toFixed(2)}x`);
 const cell = (x: (typeof ta)[number] | undefined) => (x === undefined ? 'not run' : x.verdict === 'n/a' ? 'n/a' : x.value === null ? `${x.verdict} (${x.detail.split(':')[0]})` : `${fx(x.value)} ${x.verdict}`);

@@ -46,6 +46,12 @@ export interface OptimumOptions {
   forwardConvGrad?: boolean;
   /** ReLU6 gradient mask from float ops instead of comparisons (default: wasm only). */
   floatMaskRelu6?: boolean;
+  /**
+   * With `forwardConvGrad`: flip the kernels in every backward pass (with slices, not `tf.reverse`)
+   * instead of once at preparation, as a function that keeps nothing between calls must (tfcam's
+   * gradCam). Default false.
+   */
+  perCallKernels?: boolean;
 }
 
 /** A prepared contender: `run` is the measured call; `dispose` frees the prepared constants. */
@@ -119,6 +125,21 @@ function upstreamForInputGrad(dy: tf.Tensor4D, inputHW: Pair, kernel: Pair, stri
 
 type Unary = (x: tf.Tensor) => tf.Tensor;
 
+/**
+ * `kernel` reversed along both spatial axes, for per-call preparation: `tf.reverse` is a per-element
+ * loop on wasm, so the kh*kw taps are sliced and concatenated in reverse order instead (a 1x1 kernel
+ * is its own flip).
+ */
+function flipBySlices(kernel: tf.Tensor4D): tf.Tensor4D {
+  const [kh, kw, a, b] = kernel.shape;
+  if (kh * kw === 1) return kernel;
+  return tf.tidy(() => {
+    const taps = tf.reshape(kernel, [kh * kw, a * b]);
+    const rows = Array.from({ length: kh * kw }, (_, i) => tf.slice(taps, [kh * kw - 1 - i, 0], [1, a * b]));
+    return tf.reshape(tf.concat(rows, 0), [kh, kw, a, b]) as tf.Tensor4D;
+  });
+}
+
 function customUnary(
   f: (x: tf.Tensor, save: tf.GradSaveFunc) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor },
 ): Unary {
@@ -134,6 +155,8 @@ interface BuildContext {
   forwardConvGrad: boolean;
   /** ReLU6 with a float-op gradient mask (faster on wasm; on cpu the stock Relu6 gradient is faster). */
   floatMaskRelu6: boolean;
+  /** Flip kernels per call (see {@link OptimumOptions.perCallKernels}). */
+  perCallKernels: boolean;
   /** Name of the output layer: its softmax/sigmoid is skipped. */
   outputLayer: string;
   consts: tf.Tensor[];
@@ -196,13 +219,15 @@ function conv2dOp(call: LayerCall, ctx: BuildContext): HeadOp {
   const [kh, kw] = kernel.shape;
   let conv: (x: tf.Tensor4D) => tf.Tensor4D;
   if (ctx.forwardConvGrad) {
-    const flipped = keepConst(ctx, tf.tidy(() => tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D));
+    const prepare = (): tf.Tensor4D => tf.tidy(() => tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D);
+    const perCall = (): tf.Tensor4D => tf.tidy(() => tf.transpose(flipBySlices(kernel), [0, 1, 3, 2]) as tf.Tensor4D);
+    const flipped = ctx.perCallKernels ? null : keepConst(ctx, prepare());
     conv = (x) => {
       const hw: Pair = [x.shape[1], x.shape[2]];
       return customUnary((input) => ({
         value: tf.conv2d(input as tf.Tensor4D, kernel, strides, padding),
         gradFunc: (dy) =>
-          tf.tidy(() => tf.conv2d(upstreamForInputGrad(dy as tf.Tensor4D, hw, [kh, kw], strides, padding), flipped, 1, 'valid')),
+          tf.tidy(() => tf.conv2d(upstreamForInputGrad(dy as tf.Tensor4D, hw, [kh, kw], strides, padding), flipped ?? perCall(), 1, 'valid')),
       }))(x) as tf.Tensor4D;
     };
   } else {
@@ -226,14 +251,14 @@ function depthwiseOp(call: LayerCall, ctx: BuildContext): HeadOp {
   let conv: (x: tf.Tensor4D) => tf.Tensor4D;
   if (ctx.forwardConvGrad) {
     if (m !== 1) throw new Error(`bench optimum: depthwise multiplier ${m} is not supported`);
-    const flipped = keepConst(ctx, tf.reverse(kernel, [0, 1]) as tf.Tensor4D);
+    const flipped = ctx.perCallKernels ? null : keepConst(ctx, tf.reverse(kernel, [0, 1]) as tf.Tensor4D);
     conv = (x) => {
       const hw: Pair = [x.shape[1], x.shape[2]];
       return customUnary((input) => ({
         value: tf.depthwiseConv2d(input as tf.Tensor4D, kernel, strides, padding),
         gradFunc: (dy) =>
           tf.tidy(() =>
-            tf.depthwiseConv2d(upstreamForInputGrad(dy as tf.Tensor4D, hw, [kh, kw], strides, padding), flipped, 1, 'valid'),
+            tf.depthwiseConv2d(upstreamForInputGrad(dy as tf.Tensor4D, hw, [kh, kw], strides, padding), flipped ?? flipBySlices(kernel), 1, 'valid'),
           ),
       }))(x) as tf.Tensor4D;
     };
@@ -414,6 +439,7 @@ function prepareReplay(model: tfl.LayersModel, target: string, opts: OptimumOpti
   const ctx: BuildContext = {
     forwardConvGrad: opts.forwardConvGrad ?? tf.getBackend() === 'wasm',
     floatMaskRelu6: opts.floatMaskRelu6 ?? tf.getBackend() === 'wasm',
+    perCallKernels: opts.perCallKernels === true,
     outputLayer: outputName,
     consts: [],
   };

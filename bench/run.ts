@@ -201,7 +201,7 @@ async function main(): Promise<number> {
   const t0 = performance.now();
   for (const backend of backends) {
     if (backend === 'webgl') {
-      const run = runInChromium({ models, small, batches, runs, warmup, maxTimeMs: Number.isFinite(maxTimeMs) ? maxTimeMs : null, only, skip, smoke, commit: results.meta['git'] as string, swiftshader: args.swiftshader === true });
+      const run = runInChromium({ models, small, batches, runs, warmup, maxTimeMs: Number.isFinite(maxTimeMs) ? maxTimeMs : null, only, skip, smoke, commit: results.meta['git'] as string, command: results.meta['command'] as string, swiftshader: args.swiftshader === true });
       results.meta['webgl'] = run.meta;
       for (const section of run.sections) process.stdout.write(`${sectionTable(section)}\n\n`);
       results.sections.push(...run.sections);
@@ -230,6 +230,7 @@ async function main(): Promise<number> {
       smoke,
       tfcam,
       commit: results.meta['git'] as string,
+      command: results.meta['command'] as string,
       log,
       onSection: (section) => process.stdout.write(`${sectionTable(section)}\n\n`),
     });

@@ -113,6 +113,17 @@ export function contenders(cfg: ModelConfig, model: tfl.LayersModel, tfcam: Reco
     });
     const g = camContender(tfcam, 'gradCam', model, layer, 'tfcam gradCam');
     if (g !== null) specs.push(g);
+    if (headHasConv(model, layer) && fwdDefault) {
+      specs.push({
+        id: `optimumPerCall@${layer}`,
+        name: 'optimumPerCall',
+        group: 'optimum',
+        layer,
+        mayFail: false,
+        note: 'the optimum flipping its kernels in every call, as a function that keeps nothing between calls must',
+        make: () => prepareOptimumGradCam(model, layer, { forwardConvGrad: true, perCallKernels: true }),
+      });
+    }
     if (headHasConv(model, layer)) {
       specs.push({
         id: `optimumAlt@${layer}`,
@@ -194,6 +205,8 @@ export interface SuiteOptions {
   tfcam: Record<string, unknown>;
   /** The tfcam commit measured, recorded in each section. */
   commit: string;
+  /** The benchmark's command line, recorded in each section. */
+  command: string;
   log: (msg: string) => void;
   onSection?: ((section: Section) => void) | undefined;
 }
@@ -224,6 +237,7 @@ export async function runSuite(o: SuiteOptions): Promise<{ sections: Section[]; 
         warmup,
         startedAt: new Date().toISOString(),
         tfcam: o.commit,
+        command: o.command,
         wallMs: 0,
         rows: [],
         checks: [],

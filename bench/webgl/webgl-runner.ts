@@ -23,6 +23,7 @@ interface BrowserOptions {
   skip: string[];
   smoke: boolean;
   commit: string;
+  command: string;
   /** Where to write the results (absolute path). */
   out: string;
 }
