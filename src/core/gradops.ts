@@ -134,8 +134,60 @@ export function flipSpatial(kernel: tf.Tensor4D): tf.Tensor4D {
   });
 }
 
-/** Input gradient of `conv2d(x, kernel)` computed with one forward conv2d. */
-export function conv2dInputGrad(dy: tf.Tensor4D, kernel: tf.Tensor4D, g: ConvGeometry): tf.Tensor4D {
+/**
+ * How a convolution's input gradient is computed on the forward-convolution path:
+ * - `'conv'`: one forward convolution of the prepared upstream gradient with the flipped,
+ *   channel-transposed kernel (a new filter tensor in every call, which tfjs-wasm's XNNPACK packs
+ *   before it convolves: a fixed cost of the kernel's size);
+ * - `'taps'`: one matrix product per kernel tap, `W[tap] . window(dy)^T`, summed: no flipped or
+ *   transposed copy of the kernel, so nothing to pack; costs grow with the number of positions.
+ * `'auto'` picks `'taps'` when the positions are few compared with the kernel's channels (the last
+ * blocks of a CNN at batch 1), `'conv'` otherwise.
+ */
+export type InputGradStrategy = 'conv' | 'taps' | 'auto';
+
+/** `'taps'` pays off when positions * (in + out channels) is well below the kernel's in * out channels. */
+function useTaps(positions: number, inChannels: number, outChannels: number, strategy: InputGradStrategy): boolean {
+  if (strategy !== 'auto') return strategy === 'taps';
+  return 2 * positions * (inChannels + outChannels) < inChannels * outChannels;
+}
+
+/**
+ * Input gradient of a conv2d as a sum over kernel taps of matrix products (see
+ * {@link InputGradStrategy}). (One batched product over all taps is slower on wasm: measured.)
+ */
+function conv2dInputGradTaps(dy: tf.Tensor4D, kernel: tf.Tensor4D, g: ConvGeometry): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [kh, kw, cin, cout] = kernel.shape;
+    const [b, h, w] = g.inputShape;
+    const up = prepareUpstream(dy, g);
+    const taps = tf.reshape(kernel, [kh * kw, cin, cout]);
+    let acc: tf.Tensor | null = null;
+    for (let i = 0; i < kh; i++) {
+      for (let j = 0; j < kw; j++) {
+        // The correlation with the flipped kernel pairs window (i, j) with tap (kh-1-i, kw-1-j).
+        const t = (kh - 1 - i) * kw + (kw - 1 - j);
+        const next: tf.Tensor = tf.tidy(() => {
+          // Window (i, j) of the stride-1 'valid' correlation that yields [B, H, W, .].
+          const whole = up.shape[1] === h && up.shape[2] === w;
+          const window = whole ? up : tf.slice(up, [0, i * g.dilations[0], j * g.dilations[1], 0], [b, h, w, cout]);
+          const win = tf.transpose(tf.reshape(window, [b * h * w, cout]));
+          const tap = kh * kw === 1 ? tf.reshape(taps, [cin, cout]) : tf.reshape(tf.slice(taps, [t, 0, 0], [1, cin, cout]), [cin, cout]);
+          const term = tf.matMul(tap, win);
+          return acc === null ? term : tf.add(acc, term);
+        });
+        acc?.dispose();
+        acc = next;
+      }
+    }
+    return tf.reshape(tf.transpose(acc as tf.Tensor), [b, h, w, cin]) as tf.Tensor4D;
+  });
+}
+
+/** Input gradient of `conv2d(x, kernel)` computed with forward ops only (see {@link InputGradStrategy}). */
+export function conv2dInputGrad(dy: tf.Tensor4D, kernel: tf.Tensor4D, g: ConvGeometry, strategy: InputGradStrategy = 'auto'): tf.Tensor4D {
+  const [b, h, w, cin] = g.inputShape;
+  if (useTaps(b * h * w, cin, kernel.shape[3], strategy)) return conv2dInputGradTaps(dy, kernel, g);
   return tf.tidy(() => {
     const spatial = flipSpatial(kernel);
     const flipped = tf.transpose(spatial, [0, 1, 3, 2]) as tf.Tensor4D;
@@ -144,7 +196,10 @@ export function conv2dInputGrad(dy: tf.Tensor4D, kernel: tf.Tensor4D, g: ConvGeo
   });
 }
 
-/** Input gradient of `depthwiseConv2d(x, kernel)` ([kh,kw,C,M] kernel) with one forward depthwise conv. */
+/**
+ * Input gradient of `depthwiseConv2d(x, kernel)` ([kh,kw,C,M] kernel) with one forward depthwise
+ * conv. (Per-tap products lose here: a depthwise kernel is small, so packing it costs little.)
+ */
 export function depthwiseInputGrad(dy: tf.Tensor4D, kernel: tf.Tensor4D, g: ConvGeometry): tf.Tensor4D {
   return tf.tidy(() => {
     const [kh, kw, c, m] = kernel.shape;

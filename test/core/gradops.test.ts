@@ -52,12 +52,13 @@ describe('convolution input gradients as forward convolutions', () => {
     expect(leadingPad(9, 3, 1, 1, 'valid')).toBe(0);
   });
 
-  it.each(geometries.map((g) => [label(g), g] as const))('conv2d %s equals the stock input gradient', async (_l, g) => {
+  it.each(geometries.flatMap((g) => (['conv', 'taps'] as const).map((st) => [`${label(g)} (${st})`, g, st] as const)))('conv2d %s equals the stock input gradient', async (_l, g, strategy) => {
     const x = tf.randomNormal([2, g.h, g.w, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
     const kernel = tf.randomNormal([g.k, g.k, 3, 4], 0, 1, 'float32', 2) as tf.Tensor4D;
     const y = tf.conv2d(x, kernel, g.s, g.pad, 'NHWC', g.d);
     const dy = tf.randomNormal(y.shape, 0, 1, 'float32', 3) as tf.Tensor4D;
-    const ours = conv2dInputGrad(dy, kernel, { inputShape: x.shape, kernelSize: [g.k, g.k], strides: [g.s, g.s], dilations: [g.d, g.d], padding: g.pad });
+    const geometry = { inputShape: x.shape, kernelSize: [g.k, g.k] as [number, number], strides: [g.s, g.s] as [number, number], dilations: [g.d, g.d] as [number, number], padding: g.pad };
+    const ours = conv2dInputGrad(dy, kernel, geometry, strategy);
     const viaCustom = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(conv2dForwardGrad(t as tf.Tensor4D, kernel, [g.s, g.s], g.pad, [g.d, g.d]), dy)))(x);
     const stock = await onCpu(() =>
       tf.tidy(() => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(t as tf.Tensor4D, dilateKernel(kernel, g.d), g.s, g.pad), dy)))(x).arraySync()),
@@ -66,6 +67,20 @@ describe('convolution input gradients as forward convolutions', () => {
     expect(maxAbsDiff(ours, stock as number[][][][])).toBeLessThan(1e-4);
     expect(maxAbsDiff(viaCustom, stock as number[][][][])).toBeLessThan(1e-4);
     tf.dispose([x, kernel, y, dy, ours, viaCustom]);
+  });
+
+  it('picks per-tap products for few positions and wide kernels, one convolution otherwise', async () => {
+    // Told apart by the kernels they run: matrix products, or a convolution.
+    const pick = async (b: number, hw: number, cin: number, cout: number): Promise<string> => {
+      const dy = tf.randomNormal([b, hw, hw, cout], 0, 1, 'float32', 7) as tf.Tensor4D;
+      const kernel = tf.randomNormal([3, 3, cin, cout], 0, 1, 'float32', 8) as tf.Tensor4D;
+      const geometry = { inputShape: [b, hw, hw, cin] as [number, number, number, number], kernelSize: [3, 3] as [number, number], strides: [1, 1] as [number, number], dilations: [1, 1] as [number, number], padding: 'same' as const };
+      const names = (await tf.profile(() => tf.dispose(conv2dInputGrad(dy, kernel, geometry)))).kernels.map((k) => k.name);
+      tf.dispose([dy, kernel]);
+      return names.includes('Conv2D') ? 'conv' : names.includes('BatchMatMul') ? 'taps' : 'neither';
+    };
+    expect(await pick(1, 2, 256, 128)).toBe('taps'); // 2 * 4 * (256 + 128) < 256 * 128
+    expect(await pick(2, 8, 16, 8)).toBe('conv');
   });
 
   it.each(geometries.flatMap((g) => [1, 2].map((m) => [`${label(g)} x${m}`, g, m] as const)))(
