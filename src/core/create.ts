@@ -235,6 +235,20 @@ function rawMap(method: CamMethod, ctx: CamContext, ag: ActivationsAndGradients,
   throw new Error(`${method.name}: a CAM method needs weights, elementwise or map`);
 }
 
+/**
+ * The post-processed `[B, h, w]` map of `method` from a pass that is already done (what a CAM
+ * function does after its own pass, for one layer): lets another function reuse a method's
+ * weighting on activations and gradients it obtained itself (guidedGradCam's one-pass path).
+ * Takes ownership of `ag.gradients`. In a tidy.
+ *
+ * @internal
+ */
+export function mapFromPass(method: CamMethod, model: ContainerLike, ag: ActivationsAndGradients, opts: ParsedCamOptions): tf.Tensor3D {
+  const size = resizeTarget(method.name, opts, ag.input);
+  const raw = rawMap(method, makeContext(method, model, ag, opts), ag, false);
+  return postprocessMaps(raw, { relu: opts.relu, normalize: opts.normalize, size });
+}
+
 function parseLayers(fn: string, value: unknown): unknown[] {
   if (!Array.isArray(value)) return [value];
   if (value.length === 0) {

@@ -12,16 +12,12 @@ import {
   modelGraph,
   parseCamOptions,
   prologue,
-  resizeTarget,
   type ActivationsAndGradients,
   type ParsedCamOptions,
 } from '../core/cam.js';
 import type { ResolvedLayer } from '../core/layers.js';
 import { resolveLayer } from '../core/layers.js';
 import { planOf } from '../core/plan.js';
-import { postprocessMaps } from '../core/postprocess.js';
-import { combineChannels } from '../core/primitives.js';
-import { spatialMean } from '../core/reduce.js';
 import type { NormalizedTarget } from '../core/targets.js';
 import type { PreparedInput } from '../core/validate.js';
 import type { ContainerLike, LayerLike } from '../core/tfjs-types.js';
@@ -29,7 +25,8 @@ import { isTensor } from '../core/tfjs-types.js';
 import type { CamInput, CamOptions, Target } from '../core/types.js';
 import { checkModel } from '../core/validate.js';
 import { InputError, OptionError, describeValue } from '../errors.js';
-import { gradCam } from '../methods/gradcam.js';
+import { mapFromPass } from '../core/create.js';
+import { gradCam, gradCamMethod } from '../methods/gradcam.js';
 
 /** Options of {@link guidedBackprop}. */
 export interface GuidedOptions {
@@ -143,7 +140,7 @@ function guidedPass({ fn, model, prepared, target, opts, inputIndex }: GuidedCal
  * the caller then runs Grad-CAM separately.
  */
 function guidedGradCamOnePass(call: GuidedCall): { guided: ActivationsAndGradients; heatmap: tf.Tensor3D; layer: string } | null {
-  const { fn, model, prepared, opts } = call;
+  const { fn, model, opts } = call;
   const layerOption = opts.raw['layer'];
   if (Array.isArray(layerOption)) return null;
   const graph = modelGraph(fn, model);
@@ -153,11 +150,16 @@ function guidedGradCamOnePass(call: GuidedCall): { guided: ActivationsAndGradien
   const guided = guidedPass(call, layer.value);
   const tapped = guided.tapped ?? null;
   if (tapped === null || tapped.activation.rank !== 4) return null;
-  // Grad-CAM's weighting and post-processing (see gradCam and createCam).
-  const weights = spatialMean(tapped.gradient as tf.Tensor4D);
-  const raw = combineChannels(tapped.activation as tf.Tensor4D, weights);
-  const size = resizeTarget(fn, opts, prepared);
-  return { guided, heatmap: postprocessMaps(raw, { relu: opts.relu, normalize: opts.normalize, size }), layer: layer.path };
+  // gradCam's own weighting and post-processing, on the layer's activations and gradients from this pass.
+  const pass: ActivationsAndGradients = {
+    ...guided,
+    activations: tapped.activation as tf.Tensor4D,
+    gradients: tapped.gradient as tf.Tensor4D,
+    layer,
+    plan: camPlan,
+    frontier: new Map([[layer.value, tapped.activation]]),
+  };
+  return { guided, heatmap: mapFromPass(gradCamMethod(), model, pass, opts), layer: layer.path };
 }
 
 /**
@@ -219,7 +221,8 @@ export function guidedBackprop(model: LayersModel, input: CamInput, options?: Gu
 /**
  * Guided Grad-CAM (Selvaraju et al. 2017): guided backpropagation multiplied by the resized Grad-CAM
  * map, broadcast over the input channels: fine detail, restricted to the class-relevant regions.
- * The same values as {@link guidedBackprop} times {@link gradCam}'s heatmap with the same target.
+ * Composed from the two: {@link guidedBackprop}'s pass times {@link gradCam}'s heatmap (gradCam's
+ * own weighting and post-processing) with the same target.
  *
  * Cost: when no ReLU-like unit sits above the Grad-CAM layer (a last conv block, followed by pooling
  * and the classifier: the default layer of most CNNs), one forward and one backward pass through the

@@ -3,6 +3,7 @@
  * @module
  */
 import * as tf from '@tensorflow/tfjs-core';
+import type { CamMethod } from '../core/create.js';
 import { createCam } from '../core/create.js';
 import { spatialMean } from '../core/reduce.js';
 import type { CamOptions } from '../core/types.js';
@@ -61,20 +62,30 @@ export interface GradCamOptions extends CamOptions {
  * tf.dispose([heatmap, classIndex]);
  * ```
  */
-export const gradCam = createCam<GradCamOptions>({
-  name: 'gradCam',
-  optionKeys: ['guidedGrads'],
-  checkOptions: (options, fn) => {
-    const guided = options['guidedGrads'];
-    if (guided !== undefined && typeof guided !== 'boolean') {
-      throw new OptionError({ fn, argument: 'options.guidedGrads', expected: 'must be true or false', got: describeValue(guided), fix: 'Omit it for false.' });
-    }
-  },
-  weights: ({ activations, gradients, options }) => {
-    if (options['guidedGrads'] !== true) return spatialMean(gradients);
-    return tf.tidy(() => {
-      const keep = tf.logicalAnd(tf.greater(activations, 0), tf.greater(gradients, 0));
-      return spatialMean(tf.mul(gradients, tf.cast(keep, 'float32')) as tf.Tensor4D);
-    });
-  },
-});
+export const gradCam = createCam<GradCamOptions>(gradCamMethod());
+
+/**
+ * Grad-CAM's weighting as a {@link CamMethod} (also used by guidedGradCam on the activations and
+ * gradients of its own pass).
+ *
+ * @internal
+ */
+export function gradCamMethod(): CamMethod {
+  return {
+    name: 'gradCam',
+    optionKeys: ['guidedGrads'],
+    checkOptions: (options, fn) => {
+      const guided = options['guidedGrads'];
+      if (guided !== undefined && typeof guided !== 'boolean') {
+        throw new OptionError({ fn, argument: 'options.guidedGrads', expected: 'must be true or false', got: describeValue(guided), fix: 'Omit it for false.' });
+      }
+    },
+    weights: ({ activations, gradients, options }) => {
+      if (options['guidedGrads'] !== true) return spatialMean(gradients);
+      return tf.tidy(() => {
+        const keep = tf.logicalAnd(tf.greater(activations, 0), tf.greater(gradients, 0));
+        return spatialMean(tf.mul(gradients, tf.cast(keep, 'float32')) as tf.Tensor4D);
+      });
+    },
+  };
+}
