@@ -16,7 +16,7 @@ const swiftshader = (JSON.parse(options) as { swiftshader?: boolean }).swiftshad
 export default defineConfig({
   define: { __TFCAM_BENCH_OPTIONS__: options },
   optimizeDeps: {
-    include: ['@tensorflow/tfjs-core', '@tensorflow/tfjs-layers', '@tensorflow/tfjs-backend-webgl', '@tensorflow/tfjs-backend-cpu'],
+    include: ['@tensorflow/tfjs-core', '@tensorflow/tfjs-layers', '@tensorflow/tfjs-backend-webgl'],
   },
   test: {
     globals: false,

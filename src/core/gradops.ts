@@ -162,6 +162,8 @@ function conv2dInputGradTaps(dy: tf.Tensor4D, kernel: tf.Tensor4D, g: ConvGeomet
     const [b, h, w] = g.inputShape;
     const up = prepareUpstream(dy, g);
     const taps = tf.reshape(kernel, [kh * kw, cin, cout]);
+    // A 1x1 stride-1 kernel's only window is the whole upstream gradient.
+    const whole = up.shape[1] === h && up.shape[2] === w;
     let acc: tf.Tensor | null = null;
     for (let i = 0; i < kh; i++) {
       for (let j = 0; j < kw; j++) {
@@ -169,7 +171,6 @@ function conv2dInputGradTaps(dy: tf.Tensor4D, kernel: tf.Tensor4D, g: ConvGeomet
         const t = (kh - 1 - i) * kw + (kw - 1 - j);
         const next: tf.Tensor = tf.tidy(() => {
           // Window (i, j) of the stride-1 'valid' correlation that yields [B, H, W, .].
-          const whole = up.shape[1] === h && up.shape[2] === w;
           const window = whole ? up : tf.slice(up, [0, i * g.dilations[0], j * g.dilations[1], 0], [b, h, w, cout]);
           const win = tf.transpose(tf.reshape(window, [b * h * w, cout]));
           const tap = kh * kw === 1 ? tf.reshape(taps, [cin, cout]) : tf.reshape(tf.slice(taps, [t, 0, 0], [1, cin, cout]), [cin, cout]);

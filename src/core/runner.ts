@@ -25,24 +25,31 @@ function missingKernel(e: unknown): [string, string] | null {
   return m === null ? null : [m[1] as string, m[2] as string];
 }
 
-/**
- * Runs one step, turning tfjs' "Kernel 'X' not registered for backend 'Y'" into an
- * {@link UnsupportedError} that names the layer, the kernel, the backend and what to do.
- */
-function guarded(fn: string, step: Step, run: () => tf.Tensor[]): tf.Tensor[] {
+/** Runs `run`; a missing-kernel error becomes the {@link UnsupportedError} `explain` describes. */
+function withKernelCheck<T>(
+  fn: string,
+  run: () => T,
+  explain: (kernel: string, backend: string) => { expected: string; got: string; fix: string },
+): T {
   try {
     return run();
   } catch (e) {
     const missing = missingKernel(e);
     if (missing === null) throw e;
-    throw new UnsupportedError({
-      fn,
-      argument: 'model',
-      expected: `must use only kernels the '${missing[1]}' backend provides`,
-      got: `layer '${step.path}' (${step.layer.getClassName()}), which needs kernel '${missing[0]}'`,
-      fix: `Run on the cpu or webgl backend (tf.setBackend('cpu')), or choose a target layer above '${step.path}' so it is not differentiated.`,
-    });
+    throw new UnsupportedError({ fn, argument: 'model', ...explain(missing[0], missing[1]) });
   }
+}
+
+/**
+ * Runs one step, turning tfjs' "Kernel 'X' not registered for backend 'Y'" into an
+ * {@link UnsupportedError} that names the layer, the kernel, the backend and what to do.
+ */
+function guarded(fn: string, step: Step, run: () => tf.Tensor[]): tf.Tensor[] {
+  return withKernelCheck(fn, run, (kernel, backend) => ({
+    expected: `must use only kernels the '${backend}' backend provides`,
+    got: `layer '${step.path}' (${step.layer.getClassName()}), which needs kernel '${kernel}'`,
+    fix: `Run on the cpu or webgl backend (tf.setBackend('cpu')), or choose a target layer above '${step.path}' so it is not differentiated.`,
+  }));
 }
 
 /**
@@ -226,17 +233,9 @@ export function runHeadForward(plan: Plan, frontier: ReadonlyMap<number, tf.Tens
 
 /** The backward pass, with missing-kernel errors (a layer's gradient kernel) made explicit. */
 function guardedBackward<T>(fn: string, run: () => T): T {
-  try {
-    return run();
-  } catch (e) {
-    const missing = missingKernel(e);
-    if (missing === null) throw e;
-    throw new UnsupportedError({
-      fn,
-      argument: 'model',
-      expected: `must be differentiable with the kernels the '${missing[1]}' backend provides`,
-      got: `a layer above the target whose gradient needs kernel '${missing[0]}'`,
-      fix: "Run on the cpu or webgl backend (tf.setBackend('cpu')), or choose a target layer closer to the output.",
-    });
-  }
+  return withKernelCheck(fn, run, (kernel, backend) => ({
+    expected: `must be differentiable with the kernels the '${backend}' backend provides`,
+    got: `a layer above the target whose gradient needs kernel '${kernel}'`,
+    fix: "Run on the cpu or webgl backend (tf.setBackend('cpu')), or choose a target layer closer to the output.",
+  }));
 }
