@@ -5,7 +5,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import type { CamFunction } from '../core/create.js';
-import { isContainer, isTensor } from '../core/tfjs-types.js';
+import { isTensor } from '../core/tensor.js';
+import { isContainer } from '../models/layers/keras-types.js';
 import type { CamOptions, CamResult } from '../core/types.js';
 import { InputError, ModelError, OptionError, describeValue } from '../errors.js';
 import { gradCam } from '../methods/gradcam.js';

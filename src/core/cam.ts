@@ -8,20 +8,20 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { LayerError, ModelError, OptionError, describeValue } from '../errors.js';
-import type { ApplyContext } from './applier.js';
-import { endsInSquashing } from './applier.js';
-import type { FlatGraph } from './graph.js';
-import { GraphStructureError } from './graph.js';
-import type { ResolvedLayer } from './layers.js';
-import { resolveLayer } from './layers.js';
-import type { Plan } from './plan.js';
-import { graphOf, planOf } from './plan.js';
+import type { ApplyContext } from '../models/layers/applier.js';
+import { endsInSquashing } from '../models/layers/applier.js';
+import type { FlatGraph } from '../models/layers/graph.js';
+import { GraphStructureError } from '../models/layers/graph.js';
+import type { ResolvedLayer } from '../models/layers/resolve.js';
+import { resolveLayer } from '../models/layers/resolve.js';
+import type { Plan } from '../models/layers/plan.js';
+import { graphOf, planOf } from '../models/layers/plan.js';
 import { postprocessMaps } from './postprocess.js';
 import { channelSum } from './reduce.js';
-import { runBody, runHead, runHeadForward } from './runner.js';
+import { runBody, runHead, runHeadForward } from '../models/layers/runner.js';
 import type { NormalizedTarget } from './targets.js';
 import { normalizeTarget, pickScores } from './targets.js';
-import type { ContainerLike } from './tfjs-types.js';
+import type { ContainerLike } from '../models/layers/keras-types.js';
 import type { PreparedInput } from './validate.js';
 import { boolOption, checkModel, checkOptionKeys, defaultValidate, prepareInput } from './validate.js';
 

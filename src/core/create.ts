@@ -19,14 +19,14 @@ import {
   resizeTarget,
 } from './cam.js';
 import { combineChannels } from './primitives.js';
-import { planOf } from './plan.js';
+import { planOf } from '../models/layers/plan.js';
 import { normalizeMaps, postprocessMaps, resizeMaps } from './postprocess.js';
 import { principalProjection } from './projection.js';
 import { channelSum } from './reduce.js';
-import { runBody, runHeadForward } from './runner.js';
+import { runBody, runHeadForward } from '../models/layers/runner.js';
 import type { NormalizedTarget } from './targets.js';
 import { oneHotMask } from './targets.js';
-import type { ContainerLike } from './tfjs-types.js';
+import type { ContainerLike } from '../models/layers/keras-types.js';
 import type { CamInput, CamOptions, CamResult, CamResultBatch, CamResultSingle } from './types.js';
 import type { PreparedInput } from './validate.js';
 import { checkModel } from './validate.js';

@@ -7,8 +7,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { InputError, ModelError, OptionError, describeValue } from '../errors.js';
-import type { ContainerLike } from './tfjs-types.js';
-import { isContainer, isTensor } from './tfjs-types.js';
+import type { ContainerLike } from '../models/layers/keras-types.js';
+import { isTensor } from './tensor.js';
+import { isContainer } from '../models/layers/keras-types.js';
 
 /** Checks that `model` is a built `tf.LayersModel` (or Sequential) and returns it typed. */
 export function checkModel(fn: string, model: unknown): ContainerLike {

@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { guidedRuleApplies } from '../core/applier.js';
+import { guidedRuleApplies } from '../models/layers/applier.js';
 import {
   CAM_OPTION_KEYS,
   activationsAndGradientsIn,
@@ -15,13 +15,13 @@ import {
   type ActivationsAndGradients,
   type ParsedCamOptions,
 } from '../core/cam.js';
-import type { ResolvedLayer } from '../core/layers.js';
-import { resolveLayer } from '../core/layers.js';
-import { planOf } from '../core/plan.js';
+import type { ResolvedLayer } from '../models/layers/resolve.js';
+import { resolveLayer } from '../models/layers/resolve.js';
+import { planOf } from '../models/layers/plan.js';
 import type { NormalizedTarget } from '../core/targets.js';
 import type { PreparedInput } from '../core/validate.js';
-import type { ContainerLike, LayerLike } from '../core/tfjs-types.js';
-import { isTensor } from '../core/tfjs-types.js';
+import type { ContainerLike, LayerLike } from '../models/layers/keras-types.js';
+import { isTensor } from '../core/tensor.js';
 import type { CamInput, CamOptions, Target } from '../core/types.js';
 import { checkModel } from '../core/validate.js';
 import { InputError, OptionError, describeValue } from '../errors.js';

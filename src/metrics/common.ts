@@ -5,11 +5,11 @@
  * @module
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { endsInSquashing } from '../core/applier.js';
+import { endsInSquashing } from '../models/layers/applier.js';
 import { modelGraph } from '../core/cam.js';
 import { normalizeTarget } from '../core/targets.js';
-import type { ContainerLike } from '../core/tfjs-types.js';
-import { isTensor } from '../core/tfjs-types.js';
+import type { ContainerLike } from '../models/layers/keras-types.js';
+import { isTensor } from '../core/tensor.js';
 import type { PreparedInput } from '../core/validate.js';
 import { boolOption, checkModel, defaultValidate, intOption, prepareInput } from '../core/validate.js';
 import { InputError, OptionError, TargetError, UnsupportedError, describeValue } from '../errors.js';

@@ -5,7 +5,7 @@
  * @module
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { isTensor } from '../core/tfjs-types.js';
+import { isTensor } from '../core/tensor.js';
 import { checkOptionKeys } from '../core/validate.js';
 import { InputError, OptionError, describeValue } from '../errors.js';
 import { checkMaps, numberOption, pickColumn } from './common.js';

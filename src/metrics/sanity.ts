@@ -8,8 +8,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { modelGraph } from '../core/cam.js';
-import type { ContainerLike, LayerLike } from '../core/tfjs-types.js';
-import { isTensor } from '../core/tfjs-types.js';
+import type { ContainerLike, LayerLike } from '../models/layers/keras-types.js';
+import { isTensor } from '../core/tensor.js';
 import { boolOption, checkModel, checkOptionKeys, intOption } from '../core/validate.js';
 import { InputError, LayerError, OptionError, describeValue } from '../errors.js';
 import { checkMaps, numberOption } from './common.js';

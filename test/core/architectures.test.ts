@@ -10,11 +10,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyStock } from '../../src/core/applier.js';
-import type { Step } from '../../src/core/graph.js';
+import { applyStock } from '../../src/models/layers/applier.js';
+import type { Step } from '../../src/models/layers/graph.js';
 import { activationsAndGradientsIn, parseCamOptions, prologue } from '../../src/core/cam.js';
-import { runBody } from '../../src/core/runner.js';
-import type { ContainerLike } from '../../src/core/tfjs-types.js';
+import { runBody } from '../../src/models/layers/runner.js';
+import type { ContainerLike } from '../../src/models/layers/keras-types.js';
 import { gradCam } from '../../src/index.js';
 import { buildInceptionV3, buildMobileNetV2 } from '../helpers/architectures.js';
 import { avgPoolSameReference, onCpu } from '../helpers/reference.js';

@@ -14,10 +14,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ApplyContext } from './applier.js';
 import { applyStep, applyStock } from './applier.js';
-import { unaryCustomGrad } from './gradops.js';
+import { unaryCustomGrad } from '../../core/gradops.js';
 import type { Step } from './graph.js';
 import type { Plan } from './plan.js';
-import { UnsupportedError } from '../errors.js';
+import { UnsupportedError } from '../../errors.js';
 
 /** `[kernel, backend]` when `e` is tfjs' "Kernel 'X' not registered for backend 'Y'" error. */
 function missingKernel(e: unknown): [string, string] | null {

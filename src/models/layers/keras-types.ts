@@ -55,13 +55,6 @@ export interface LayerVariableLike {
   read(): Tensor;
 }
 
-/** True when `x` looks like a tfjs `Tensor` (duck-typed). */
-export function isTensor(x: unknown): x is Tensor {
-  if (x === null || typeof x !== 'object') return false;
-  const t = x as { dataId?: unknown; shape?: unknown; dtype?: unknown };
-  return t.dataId !== undefined && Array.isArray(t.shape) && typeof t.dtype === 'string';
-}
-
 /** True when `x` looks like a tfjs-layers `Layer`. */
 export function isLayer(x: unknown): x is LayerLike {
   if (x === null || typeof x !== 'object') return false;

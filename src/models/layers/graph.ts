@@ -9,8 +9,8 @@
  * @internal
  * @module
  */
-import type { ContainerLike, LayerLike, NodeLike, SymbolicTensorLike } from './tfjs-types.js';
-import { isContainer } from './tfjs-types.js';
+import type { ContainerLike, LayerLike, NodeLike, SymbolicTensorLike } from './keras-types.js';
+import { isContainer } from './keras-types.js';
 
 /** One layer call in the flattened graph. */
 export interface Step {

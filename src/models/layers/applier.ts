@@ -25,8 +25,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Step } from './graph.js';
-import type { ActivationLike, LayerLike } from './tfjs-types.js';
-import { readWeight } from './tfjs-types.js';
+import type { ActivationLike, LayerLike } from './keras-types.js';
+import { readWeight } from './keras-types.js';
 import {
   avgPoolSame,
   conv2dForwardGrad,
@@ -34,7 +34,7 @@ import {
   globalAveragePool,
   maxPoolFirstMax,
   unaryCustomGrad,
-} from './gradops.js';
+} from '../../core/gradops.js';
 
 type Pair = [number, number];
 

@@ -8,7 +8,7 @@
  */
 import type { FlatGraph, Step } from './graph.js';
 import { ancestorsOf, descendantsOf, flattenModel } from './graph.js';
-import type { ContainerLike } from './tfjs-types.js';
+import type { ContainerLike } from './keras-types.js';
 
 /** A body/head split of the flattened graph for one target value and one model output. */
 export interface Plan {

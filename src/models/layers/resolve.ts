@@ -4,11 +4,11 @@
  * @internal
  * @module
  */
-import { LayerError, UnsupportedError, describeValue } from '../errors.js';
+import { LayerError, UnsupportedError, describeValue } from '../../errors.js';
 import type { FlatGraph } from './graph.js';
 import { ancestorsOf } from './graph.js';
-import type { ContainerLike, LayerLike } from './tfjs-types.js';
-import { isLayer } from './tfjs-types.js';
+import type { ContainerLike, LayerLike } from './keras-types.js';
+import { isLayer } from './keras-types.js';
 
 /** A resolved target: one value of the flattened graph. */
 export interface ResolvedLayer {
