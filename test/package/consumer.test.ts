@@ -1,12 +1,14 @@
 /**
  * Installs the packed tarball into a fresh project outside the repository and uses it the three
- * ways apps do: ESM `import`, CJS `require`, and ESM next to the `@tensorflow/tfjs` union package.
- * Nothing here reads src/: only what `npm pack` ships.
+ * ways apps do: ESM `import`, CJS `require`, and ESM next to the `@tensorflow/tfjs` union package;
+ * and type-checks a TypeScript file with the legacy `moduleResolution: "node"` (node10), which
+ * ignores `exports`. Nothing here reads src/: only what `npm pack` ships.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ONCE_REASON, runOnce } from '../helpers/once.js';
 import { ROOT, ensureBuilt, installedVersion, npm, packInto } from './helpers.js';
@@ -65,6 +67,58 @@ console.log(JSON.stringify({ consumer: 'union', shape: r.heatmap.shape, layer: r
 `,
 };
 
+/**
+ * A TypeScript consumer on `moduleResolution: "node"` (node10): no `exports`, so 'tfcam' resolves
+ * through `types`/`main` and 'tfcam/backend' through the backend/package.json stub. The
+ * `@ts-expect-error` lines make sure the types are real, not `any`.
+ */
+const NODE10_TS = `
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { gradCam, TfcamError } from 'tfcam';
+import { BACKEND_PACKAGES, BackendError, useBackend, type BackendName } from 'tfcam/backend';
+
+export async function main(model: tfl.LayersModel, x: tf.Tensor4D): Promise<number[]> {
+  const name: BackendName = await useBackend('cpu');
+  // @ts-expect-error not a backend name
+  await useBackend('tpu');
+  const isShared: boolean = new BackendError({ fn: 'f', argument: 'a', expected: 'e', got: 'g', fix: 'x' }) instanceof TfcamError;
+  const packages: readonly string[] = BACKEND_PACKAGES[name];
+  const { heatmap } = gradCam(model, x);
+  // @ts-expect-error heatmap is a tensor, not a string
+  const wrong: string = heatmap;
+  void [isShared, packages, wrong];
+  return heatmap.shape;
+}
+`;
+
+/**
+ * Type-checks `file` in `dir` with moduleResolution node10; returns the diagnostics, one line each.
+ * tfcam's shipped declarations are checked too (no skipLibCheck); tfjs' own are not ours to check
+ * (tfjs-layers 4.x has strict-mode errors in its .d.ts files).
+ */
+function typecheckNode10(dir: string, file: string): string[] {
+  const options: ts.CompilerOptions = {
+    module: ts.ModuleKind.CommonJS,
+    moduleResolution: ts.ModuleResolutionKind.Node10,
+    target: ts.ScriptTarget.ES2020,
+    lib: ['lib.es2020.d.ts', 'lib.dom.d.ts'],
+    strict: true,
+    noEmit: true,
+    esModuleInterop: true,
+    types: [],
+  };
+  const program = ts.createProgram([join(dir, file)], options);
+  const resolved = program.getSourceFile(join(dir, file));
+  const diagnostics = ts.getPreEmitDiagnostics(program).filter((d) => !/[\\/]node_modules[\\/]@tensorflow[\\/]/.test(d.file?.fileName ?? ''));
+  const lines = diagnostics.map((d) => {
+    const where = d.file && d.start !== undefined ? `${d.file.fileName}:${d.file.getLineAndCharacterOfPosition(d.start).line + 1}: ` : '';
+    return `${where}TS${d.code}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`;
+  });
+  if (resolved === undefined) lines.push(`${file} was not part of the program`);
+  return lines;
+}
+
 describe.skipIf(!runOnce)(`the packed tarball in a fresh project${runOnce ? '' : ` [${ONCE_REASON}]`}`, () => {
   let dir = '';
 
@@ -79,6 +133,7 @@ describe.skipIf(!runOnce)(`the packed tarball in a fresh project${runOnce ? '' :
     );
     npm(['install', '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts', '--no-package-lock', tarball, ...deps], dir);
     for (const [name, code] of Object.entries(SCRIPTS)) writeFileSync(join(dir, name), code);
+    writeFileSync(join(dir, 'node10.ts'), NODE10_TS);
   }, 600_000);
 
   afterAll(() => {
@@ -121,5 +176,13 @@ describe.skipIf(!runOnce)(`the packed tarball in a fresh project${runOnce ? '' :
 
   it('works next to the @tensorflow/tfjs union package', () => {
     expect(run('union.mjs')).toEqual({ consumer: 'union', shape: [2, 8, 8], layer: 'conv', backend: 'cpu', overlay: [2, 8, 8, 3] });
+  });
+
+  it.skipIf(!hasBackendEntry)('type-checks tfcam and tfcam/backend under TypeScript moduleResolution "node" (node10)', () => {
+    expect(typecheckNode10(dir, 'node10.ts')).toEqual([]);
+    // And the stub resolves 'tfcam/backend' to the CJS declarations in dist/, not to some other file.
+    const host = ts.createCompilerHost({});
+    const { resolvedModule } = ts.resolveModuleName('tfcam/backend', join(dir, 'node10.ts'), { moduleResolution: ts.ModuleResolutionKind.Node10 }, host);
+    expect(resolvedModule?.resolvedFileName.replace(/\\/g, '/')).toMatch(/node_modules\/tfcam\/dist\/backend\.d\.cts$/);
   });
 });

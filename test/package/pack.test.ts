@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import ts from 'typescript';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ONCE_REASON, runOnce } from '../helpers/once.js';
@@ -19,7 +19,13 @@ interface PackageJson {
 
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as PackageJson;
 
-/** Every file path named in `exports` (any condition), `main`, `module` and `types`. */
+/**
+ * Subpath stubs: `<subpath>/package.json` files whose `main`, `module` and `types` point into dist/,
+ * for resolvers that ignore `exports` (TypeScript's `moduleResolution: "node"`, older bundlers).
+ */
+const STUBS = (pkg.files ?? []).filter((f) => /^[^/]+\/package\.json$/.test(f));
+
+/** Every file path named in `exports` (any condition), `main`, `module` and `types`, and in the subpath stubs. */
 function referencedFiles(): string[] {
   const out = new Set<string>();
   const visit = (v: unknown): void => {
@@ -28,6 +34,11 @@ function referencedFiles(): string[] {
   };
   visit(pkg.exports);
   for (const f of [pkg.main, pkg.module, pkg.types]) if (f !== undefined) out.add(f.replace(/^\.\//, ''));
+  for (const stub of STUBS) {
+    const dir = posix.dirname(stub);
+    const s = JSON.parse(readFileSync(join(ROOT, stub), 'utf8')) as PackageJson;
+    for (const f of [s.main, s.module, s.types]) if (f !== undefined) out.add(posix.normalize(posix.join(dir, f)));
+  }
   return [...out].sort();
 }
 
@@ -45,8 +56,8 @@ describe.skipIf(!runOnce)(`npm package contents${runOnce ? '' : ` [${ONCE_REASON
     files = packedFiles();
   }, 300_000);
 
-  it('holds only dist/**, README.md, LICENSE, CHANGELOG.md and package.json', () => {
-    const allowed = new Set(['README.md', 'LICENSE', 'CHANGELOG.md', 'package.json']);
+  it('holds only dist/**, README.md, LICENSE, CHANGELOG.md, package.json and the subpath stubs', () => {
+    const allowed = new Set(['README.md', 'LICENSE', 'CHANGELOG.md', 'package.json', ...STUBS]);
     const unexpected = files.map((f) => f.path).filter((p) => !p.startsWith('dist/') && !allowed.has(p));
     expect(unexpected).toEqual([]);
     const paths = new Set(files.map((f) => f.path));
@@ -58,6 +69,19 @@ describe.skipIf(!runOnce)(`npm package contents${runOnce ? '' : ` [${ONCE_REASON
     const referenced = referencedFiles().filter((f) => f !== 'package.json');
     expect(referenced).toEqual(expect.arrayContaining(['dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/index.d.cts']));
     expect(referenced.filter((f) => !paths.has(f))).toEqual([]);
+  });
+
+  it('has a stub package.json for every subpath export, for resolvers without `exports` support', () => {
+    const subpaths = Object.keys(pkg.exports ?? {})
+      .filter((k) => k !== '.' && !k.endsWith('.json'))
+      .map((k) => k.replace(/^\.\//, ''));
+    expect(subpaths.map((p) => `${p}/package.json`).sort()).toEqual([...STUBS].sort());
+    for (const stub of STUBS) {
+      const s = JSON.parse(readFileSync(join(ROOT, stub), 'utf8')) as PackageJson;
+      // The CJS build and its types: what a `require` through `main` gets.
+      expect(s.main, stub).toMatch(/\.cjs$/);
+      expect(s.types, stub).toMatch(/\.d\.cts$/);
+    }
   });
 
   it('ships no empty files', () => {
