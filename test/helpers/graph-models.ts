@@ -917,5 +917,5 @@ export async function buildGraphTestModel(kind: GraphTestModelKind, options: Art
 
 /** A fixed input batch in [0, 1) for a test network. */
 export function graphTestInput(spec: { inputShape: readonly number[] }, batch = 2, seed = 3): tf.Tensor4D {
-  return tf.randomUniform([batch, ...spec.inputShape] as number[], 0, 1, 'float32', seed) as tf.Tensor4D;
+  return tf.randomUniform([batch, ...spec.inputShape] as [number, number, number, number], 0, 1, 'float32', seed) as tf.Tensor4D;
 }
