@@ -11,11 +11,11 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
+import { PNG } from 'pngjs';
 import { useBackend } from '../src/backend.js';
 import type { CamMethodName, CamOptions } from '../src/index.js';
 import { CAM_METHODS, deprocessGradients, guidedGradCam, overlay } from '../src/index.js';
 import { loadLayersModelFromFile } from './load-model.js';
-import { decodePng, encodePng } from './png.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const USAGE = `usage: npm run demo -- [--image FILE.png] [--model model.json] [--layer NAME]
@@ -51,6 +51,20 @@ function defaultImages(): string[] {
   const index = join(root, 'examples', 'images', 'shapes.json');
   const { images } = JSON.parse(readFileSync(index, 'utf8')) as { images: Array<{ file: string }> };
   return images.map((i) => join(root, 'examples', 'images', i.file));
+}
+
+/** Reads a PNG file (any PNG: pngjs decodes it to 8-bit RGBA) as an int32 [H, W, 3] RGB tensor. */
+function readPng(file: string): tf.Tensor3D {
+  const png = PNG.sync.read(readFileSync(file));
+  return tf.tidy(() => tf.slice(tf.tensor3d(png.data, [png.height, png.width, 4], 'int32'), [0, 0, 0], [-1, -1, 3]));
+}
+
+/** Writes row-major 8-bit values (rounded and clamped to 0..255) as a gray (1 channel) or RGB (3) PNG. */
+function writePng(path: string, values: ArrayLike<number>, width: number, height: number, channels: 1 | 3): void {
+  const png = new PNG({ width, height });
+  png.data = Buffer.from(Uint8ClampedArray.from(values).buffer);
+  const colorType = channels === 3 ? 2 : 0;
+  writeFileSync(path, PNG.sync.write(png, { colorType, inputColorType: colorType }));
 }
 
 function progressBar(done: number, total: number): void {
@@ -92,8 +106,12 @@ async function main(): Promise<void> {
     tf.stack(
       files.map((f) => {
         if (!existsSync(f)) fail(`no image at ${f}`);
-        const png = decodePng(readFileSync(f));
-        const pixels = tf.tensor3d(png.rgb, [png.height, png.width, 3], 'int32');
+        let pixels: tf.Tensor3D;
+        try {
+          pixels = readPng(f);
+        } catch (e) {
+          fail(`cannot read ${f} as a PNG image (${e instanceof Error ? e.message : String(e)})`);
+        }
         return tf.div(tf.image.resizeBilinear(pixels, [height, width]), 255);
       }),
     ),
@@ -134,9 +152,9 @@ async function main(): Promise<void> {
       overlay: join(outDir, `${stem}.overlay.png`),
       guided: join(outDir, `${stem}.guided.png`),
     };
-    writeFileSync(paths.heatmap, encodePng(Array.from(heat.subarray(i * plane, (i + 1) * plane), (v) => v * 255), width, height, 1));
-    writeFileSync(paths.overlay, encodePng(rgb.subarray(i * plane * 3, (i + 1) * plane * 3), width, height, 3));
-    writeFileSync(paths.guided, encodePng(detail.subarray(i * plane * 3, (i + 1) * plane * 3), width, height, 3));
+    writePng(paths.heatmap, heat.subarray(i * plane, (i + 1) * plane).map((v) => v * 255), width, height, 1);
+    writePng(paths.overlay, rgb.subarray(i * plane * 3, (i + 1) * plane * 3), width, height, 3);
+    writePng(paths.guided, detail.subarray(i * plane * 3, (i + 1) * plane * 3), width, height, 3);
     const c = classes[i] as number;
     const label = names[c] === undefined ? `class ${c}` : `${names[c]} (class ${c})`;
     console.log(`  ${basename(file)}: ${label}, logit ${(scores[i] as number).toFixed(3)}`);

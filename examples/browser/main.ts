@@ -1,13 +1,17 @@
 /**
  * tfcam browser example: pick an image, see the model's top classes, explain one with any CAM
- * method at any layer, painted over the image. Runs on WebGL, falling back to wasm, then cpu.
+ * method at any layer, painted over the image. Runs on WebGL, falling back to wasm, then cpu
+ * (`useBackend` from tfcam/backend throws a BackendError when a backend cannot start here).
+ *
+ * It imports only tfcam, tfjs and Vite's `?url` imports of the wasm binaries, so it can be copied
+ * into any Vite app: `npm install tfcam @tensorflow/tfjs @tensorflow/tfjs-backend-wasm`.
  */
 import * as tf from '@tensorflow/tfjs';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import wasmUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreadedUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
 import { CAM_METHODS, overlay, type CamMethodName } from 'tfcam';
+import { BackendError, useBackend, type BackendName, type UseBackendOptions } from 'tfcam/backend';
 
 // ?model=/path/to/model.json explains another layers model.
 const MODEL_URL = new URLSearchParams(location.search).get('model') ?? '/models/shapes/model.json';
@@ -32,23 +36,35 @@ declare global {
   }
 }
 
+/** The backends to try, best first. wasm is loaded only when webgl cannot start (a separate chunk). */
+const BACKENDS: ReadonlyArray<readonly [BackendName, UseBackendOptions?]> = [
+  ['webgl'],
+  [
+    'wasm',
+    {
+      load: () => import('@tensorflow/tfjs-backend-wasm'),
+      wasmPaths: {
+        'tfjs-backend-wasm.wasm': wasmUrl,
+        'tfjs-backend-wasm-simd.wasm': wasmSimdUrl,
+        'tfjs-backend-wasm-threaded-simd.wasm': wasmThreadedUrl,
+      },
+    },
+  ],
+  ['cpu'],
+];
+
 async function pickBackend(): Promise<string> {
-  setWasmPaths({
-    'tfjs-backend-wasm.wasm': wasmUrl,
-    'tfjs-backend-wasm-simd.wasm': wasmSimdUrl,
-    'tfjs-backend-wasm-threaded-simd.wasm': wasmThreadedUrl,
-  });
-  for (const name of ['webgl', 'wasm', 'cpu']) {
+  const failures: string[] = [];
+  for (const [name, options] of BACKENDS) {
     try {
-      if ((await tf.setBackend(name)) && tf.getBackend() === name) {
-        await tf.ready();
-        return name;
-      }
-    } catch {
-      // try the next backend
+      return await useBackend(name, options);
+    } catch (e) {
+      if (!(e instanceof BackendError)) throw e;
+      console.warn(`tfcam example: ${e.message}`);
+      failures.push(e.message);
     }
   }
-  throw new Error('no tfjs backend available');
+  throw new Error(`no tfjs backend available:\n${failures.join('\n')}`);
 }
 
 async function main(): Promise<void> {
@@ -86,7 +102,7 @@ async function main(): Promise<void> {
   const showImage = async (source: HTMLImageElement): Promise<void> => {
     const ctx = inputCanvas.getContext('2d')!;
     ctx.drawImage(source, 0, 0, width!, height!);
-    tf.dispose(image);
+    if (image !== null) image.dispose();
     image = tf.tidy(() => tf.div(tf.browser.fromPixels(inputCanvas), 255) as tf.Tensor3D);
     const probs = tf.tidy(() => tf.squeeze(model.predict(tf.expandDims(image!, 0)) as tf.Tensor2D, [0]));
     const values = Array.from(await probs.data());

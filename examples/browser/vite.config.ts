@@ -37,8 +37,13 @@ function repoAssets(): Plugin {
 export default defineConfig({
   root: here,
   plugins: [repoAssets()],
-  // The example imports 'tfcam' like an app would; in the repository that is the source.
-  resolve: { alias: { tfcam: join(repo, 'src', 'index.ts') } },
+  // The example imports 'tfcam' and 'tfcam/backend' like an app would; in the repository they are the source.
+  resolve: {
+    alias: [
+      { find: /^tfcam$/, replacement: join(repo, 'src', 'index.ts') },
+      { find: /^tfcam\/backend$/, replacement: join(repo, 'src', 'backend.ts') },
+    ],
+  },
   server: { host: '127.0.0.1', fs: { allow: [repo] } },
   logLevel: 'warn',
 });

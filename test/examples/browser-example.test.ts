@@ -1,6 +1,8 @@
 /**
- * The browser example (examples/browser), end to end in headless Chromium: the page loads the
- * shipped model, explains the first sample image, and paints a non-trivial heatmap on its canvas.
+ * The browser example (examples/browser), end to end in headless Chromium: the page picks a backend
+ * with tfcam/backend's useBackend (webgl, else wasm, else cpu), loads the shipped model, explains
+ * the first sample image, and paints a non-trivial heatmap on its canvas. Once with WebGL
+ * (SwiftShader), once with WebGL hidden from the page, where it must fall back to wasm.
  * A screenshot is saved under out/examples/ for humans.
  */
 import { existsSync, mkdirSync } from 'node:fs';
@@ -41,7 +43,16 @@ describe.skipIf(skipReason !== null)(`browser example${skipReason ? ` (skipped: 
     url = server.resolvedUrls?.local[0] ?? '';
     browser = await chromium.launch({
       executablePath: chromiumPath,
-      args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      args: [
+        '--no-sandbox',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        // Software WebGL2, so the page has WebGL on every machine.
+        '--use-angle=swiftshader',
+        '--enable-unsafe-swiftshader',
+      ],
     });
   }, 120_000);
 
@@ -50,10 +61,23 @@ describe.skipIf(skipReason !== null)(`browser example${skipReason ? ` (skipped: 
     await server?.close();
   });
 
-  it('explains the sample image and paints a heatmap over it', async () => {
+  /** Opens the page, explains the first sample with gradCam, checks the painted overlay; returns the backend it ran on. */
+  const explainOnce = async (options: { hideWebgl: boolean; screenshot: string }): Promise<string> => {
     const page = await browser.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
+    if (options.hideWebgl) {
+      // As on a machine without WebGL: every canvas refuses webgl, experimental-webgl and webgl2 contexts.
+      // (A string, not a function: the test's transform would add helpers the page does not have.)
+      await page.addInitScript({
+        content: `for (const proto of [HTMLCanvasElement.prototype, OffscreenCanvas.prototype]) {
+          const original = proto.getContext;
+          proto.getContext = function (type, ...rest) {
+            return String(type).includes('webgl') ? null : original.call(this, type, ...rest);
+          };
+        }`,
+      });
+    }
     await page.goto(url);
     await page.evaluate(() => window.tfcamReady);
     await page.click('#explain');
@@ -79,9 +103,19 @@ describe.skipIf(skipReason !== null)(`browser example${skipReason ? ` (skipped: 
     });
     expect(stats.meanDiff).toBeGreaterThan(5);
     expect(stats.colours).toBeGreaterThan(50);
+    expect(await page.textContent('#status')).toMatch(/^Done on \w+\./);
     mkdirSync(join(repo, 'out', 'examples'), { recursive: true });
-    await page.screenshot({ path: join(repo, 'out', 'examples', 'browser.png'), fullPage: true });
+    await page.screenshot({ path: join(repo, 'out', 'examples', options.screenshot), fullPage: true });
     expect(errors).toEqual([]);
     await page.close();
+    return (last as { backend: string }).backend;
+  };
+
+  it('explains the sample image on webgl and paints a heatmap over it', async () => {
+    expect(await explainOnce({ hideWebgl: false, screenshot: 'browser.png' })).toBe('webgl');
+  }, 120_000);
+
+  it('falls back to wasm where WebGL is unavailable (useBackend throws a BackendError for webgl)', async () => {
+    expect(await explainOnce({ hideWebgl: true, screenshot: 'browser-wasm.png' })).toBe('wasm');
   }, 120_000);
 });

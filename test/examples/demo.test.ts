@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { decodePng } from '../../scripts/png.js';
+import { PNG } from 'pngjs';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const skip = process.env['TFCAM_BACKEND'] !== 'cpu' ? 'runs once (in the cpu project)' : !existsSync(join(repo, 'models', 'shapes', 'model.json')) ? 'models/shapes is missing' : null;
@@ -21,8 +21,11 @@ describe.skipIf(skip !== null)(`demo${skip ? ` (skipped: ${skip})` : ''}`, () =>
       expect(stdout).toMatch(/explaining 1 image\(s\) of 64x64 with gradCamPlusPlus/);
       expect(stdout).toMatch(/star-1\.png: star \(class 4\), logit \d+\.\d{3}/);
       for (const kind of ['heatmap', 'overlay', 'guided']) {
-        const png = decodePng(readFileSync(join(out, `star-1.${kind}.png`)));
+        const png = PNG.sync.read(readFileSync(join(out, `star-1.${kind}.png`)));
         expect([png.width, png.height]).toEqual([64, 64]);
+        // The heatmap is 8-bit gray, the overlay and the guided detail 8-bit RGB; none is blank.
+        expect(png.colorType, kind).toBe(kind === 'heatmap' ? 0 : 2);
+        expect(new Set(png.data).size, kind).toBeGreaterThan(10);
       }
       // The class flag takes names too.
       expect(run(['--image', join(repo, 'examples', 'images', 'star-1.png'), '--out', out, '--class', 'circle'])).toMatch(/circle \(class 0\)/);

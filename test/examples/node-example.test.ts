@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { decodePng } from '../../scripts/png.js';
+import { PNG } from 'pngjs';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const model = join(repo, 'models', 'shapes', 'model.json');
@@ -28,11 +28,12 @@ describe.skipIf(skip !== null)(`node quickstart${skip ? ` (skipped: ${skip})` : 
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       expect(stdout).toMatch(/class \d+ \(logit -?\d+\.\d+\) explained at '[^']+' -> /);
-      const png = decodePng(readFileSync(out));
+      const png = PNG.sync.read(readFileSync(out));
       expect(png.width).toBeGreaterThan(8);
-      // Many distinct colours: a heatmap was painted, not a blank image.
+      expect(png.colorType).toBe(2); // 8-bit RGB
+      // Many distinct colours: a heatmap was painted, not a blank image (pngjs decodes to RGBA).
       const colours = new Set<number>();
-      for (let i = 0; i < png.rgb.length; i += 3) colours.add((png.rgb[i]! << 16) | (png.rgb[i + 1]! << 8) | png.rgb[i + 2]!);
+      for (let i = 0; i < png.data.length; i += 4) colours.add((png.data[i]! << 16) | (png.data[i + 1]! << 8) | png.data[i + 2]!);
       expect(colours.size).toBeGreaterThan(50);
     } finally {
       rmSync(dir, { recursive: true, force: true });
