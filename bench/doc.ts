@@ -1,8 +1,10 @@
 /**
- * `npm run bench:doc`: fills the generated parts of docs/performance.md (between its `<!-- NAME:BEGIN -->`
- * and `<!-- NAME:END -->` markers) from bench/results.json (HEAD) and bench/results.0afca83.json (the
- * first run), and the batch scaling of bench/results.cpu-inceptionv3-batch.json: the targets of both
- * runs, the result tables at HEAD, the first run's tables.
+ * `npm run bench:doc`: fills the generated parts (between `<!-- NAME:BEGIN -->` and `<!-- NAME:END -->`
+ * markers) of docs/performance.md and bench/ANALYSIS.md from bench/results.json (HEAD) and
+ * bench/results.0afca83.json (the first run), and the batch scaling of
+ * bench/results.cpu-inceptionv3-batch.json: the targets of both runs (TARGETS, docs/performance.md),
+ * the result tables at HEAD (RESULTS) and the first run's tables (BEFORE, both bench/ANALYSIS.md).
+ * A marker missing from its file is an error: nothing generated is dropped silently.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { evaluateTargets, report, sectionTable } from './table.js';
@@ -29,7 +31,7 @@ for (const k of [...new Set([...tb, ...ta].map(key))]) {
 }
 const count = (ts: typeof ta, v: string) => ts.filter((t) => t.verdict === v).length;
 const targets = [
-  `Targets (median of the timed calls; ratios within one run; "fastest calls" ratios are in the tables of [Results at HEAD](#results-at-head)). First run: ${count(tb, 'PASS')} PASS, ${count(tb, 'MISS')} MISS. HEAD: ${count(ta, 'PASS')} PASS, ${count(ta, 'MISS')} MISS.`,
+  `Targets (median of the timed calls; ratios within one run; "fastest calls" ratios are in the tables of [Results at HEAD](../bench/ANALYSIS.md#results-at-head)). First run: ${count(tb, 'PASS')} PASS, ${count(tb, 'MISS')} MISS. HEAD: ${count(ta, 'PASS')} PASS, ${count(ta, 'MISS')} MISS.`,
   '',
   rows.join('\n'),
 ].join('\n');
@@ -46,14 +48,20 @@ const beforeTables = [
   '</details>',
 ].join('\n');
 
-let doc = readFileSync('docs/performance.md', 'utf8');
-const put = (name: string, text: string) => {
-  const re = new RegExp(`<!-- ${name}(:BEGIN)? -->[\\s\\S]*?(<!-- ${name}:END -->)|<!-- ${name} -->`);
-  doc = doc.replace(re, `<!-- ${name}:BEGIN -->\n${text}\n<!-- ${name}:END -->`);
-};
-put('TARGETS', targets);
-put('RESULTS', results);
-put('BEFORE', beforeTables);
-writeFileSync('docs/performance.md', doc);
+/**
+ * Replaces the part between the lines `<!-- NAME:BEGIN -->` and `<!-- NAME:END -->` (or a bare
+ * `<!-- NAME -->` line) in the file. Markers count only on lines of their own, so prose may name them.
+ */
+function fill(file: string, parts: Record<string, string>): void {
+  let doc = readFileSync(file, 'utf8');
+  for (const [name, text] of Object.entries(parts)) {
+    const re = new RegExp(`^<!-- ${name}:BEGIN -->$[\\s\\S]*?^<!-- ${name}:END -->$|^<!-- ${name} -->$`, 'm');
+    if (!re.test(doc)) throw new Error(`${file} has no <!-- ${name}:BEGIN --> ... <!-- ${name}:END --> (or <!-- ${name} -->) marker for the generated ${name} part`);
+    doc = doc.replace(re, () => `<!-- ${name}:BEGIN -->\n${text}\n<!-- ${name}:END -->`);
+  }
+  writeFileSync(file, doc);
+  process.stderr.write(`wrote ${file} (${doc.length} characters)\n`);
+}
 
-process.stderr.write(`wrote docs/performance.md (${doc.length} characters)\n`);
+fill('docs/performance.md', { TARGETS: targets });
+fill('bench/ANALYSIS.md', { RESULTS: results, BEFORE: beforeTables });
