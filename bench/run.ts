@@ -36,7 +36,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 // tfjs-layers registers the gradients of the ops, as in any app that has a LayersModel.
-import * as tfl from '@tensorflow/tfjs-layers';
+import '@tensorflow/tfjs-layers';
 import type { Measurement } from './measure.js';
 import { trap } from './measure.js';
 import { modelConfigs, runSuite } from './suite.js';

@@ -19,11 +19,13 @@ export type { BatchedCamOptions } from './methods/batched.js';
 export { eigenCam, eigenGradCam } from './methods/eigencam.js';
 export { CAM_METHODS } from './methods/registry.js';
 export type { CamMethodName } from './methods/registry.js';
-export { createCam } from './core/create.js';
-export type { CamContext, CamFunction, CamMethod } from './core/create.js';
+export { createCam } from './pipeline/cam.js';
+export type { CamContext, CamFunction, CamMethod, CamMethodBase, MethodOptions, MethodSchema, MethodOptionKeys } from './pipeline/method.js';
+export { INVALID } from './core/options.js';
+export type { OptionContext, OptionSpec } from './core/options.js';
 export { principalProjection } from './core/projection.js';
-export { activationsAndGradients, combineChannels } from './core/primitives.js';
-export type { ActivationsAndGradientsOptions, ActivationsAndGradientsResult } from './core/primitives.js';
+export { activationsAndGradients, combineChannels } from './pipeline/activations.js';
+export type { ActivationsAndGradientsOptions, ActivationsAndGradientsResult } from './pipeline/activations.js';
 export { gradCamCallback } from './callbacks/gradcam-callback.js';
 export type { GradCamCallback, GradCamCallbackOptions } from './callbacks/gradcam-callback.js';
 export {

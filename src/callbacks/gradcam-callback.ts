@@ -4,9 +4,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import type { CamFunction } from '../core/create.js';
+import type { CamFunction } from '../pipeline/method.js';
 import { isTensor } from '../core/tensor.js';
-import { isContainer } from '../models/layers/keras-types.js';
+import { isLayersModel } from '../models/layers/model.js';
 import type { CamOptions, CamResult } from '../core/types.js';
 import { InputError, ModelError, OptionError, describeValue } from '../errors.js';
 import { gradCam } from '../methods/gradcam.js';
@@ -69,7 +69,7 @@ export function gradCamCallback(options: GradCamCallbackOptions): GradCamCallbac
     throw new OptionError({ fn, argument: 'options', expected: 'must be an object', got: describeValue(options), fix: 'Pass { model, images, onCams }.' });
   }
   const { model, images, onCams, every = 1, method = gradCam, ...camOptions } = options;
-  if (!isContainer(model)) {
+  if (!isLayersModel(model)) {
     throw new ModelError({ fn, argument: 'options.model', expected: 'must be the tf.LayersModel being trained', got: describeValue(model), fix: 'Pass the model you call fit on.' });
   }
   if (!isTensor(images) || (images.rank !== 3 && images.rank !== 4)) {

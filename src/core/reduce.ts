@@ -49,3 +49,14 @@ export function spatialSum(x: tf.Tensor4D): tf.Tensor2D {
 export function channelSum(x: tf.Tensor4D): tf.Tensor3D {
   return blockedSumLastAxis(x) as tf.Tensor3D;
 }
+
+/**
+ * Weighted sum of activation channels, `sum_k weights[b, k] * A[b, :, :, k]`: `[B, h, w, C]` and
+ * `[B, C]` give `[B, h, w]`, summed over channels in two stages (see above).
+ */
+export function weightedChannelSum(activations: tf.Tensor4D, weights: tf.Tensor2D): tf.Tensor3D {
+  return tf.tidy(() => {
+    const [b, , , c] = activations.shape;
+    return channelSum(tf.mul(activations, tf.reshape(weights, [b, 1, 1, c])) as tf.Tensor4D);
+  });
+}

@@ -10,50 +10,67 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { TargetError, describeValue } from '../errors.js';
 import { unaryCustomGrad } from './gradops.js';
+import type { OptionSpec } from './options.js';
 
-/** A checked target. */
+/** A target function: one score per example from the model output. */
+export type TargetFunction = (output: tf.Tensor) => tf.Tensor;
+
+/** The `target` option after its structural check (before the batch size is known). */
+export type TargetOption =
+  | { kind: 'argmax' }
+  | { kind: 'indices'; indices: number | readonly number[] }
+  | { kind: 'function'; fn: TargetFunction };
+
+/** A target checked against the batch and the output: what the runner scores. */
 export type NormalizedTarget =
   | { kind: 'argmax' }
   | { kind: 'indices'; indices: number[] }
-  | { kind: 'function'; fn: (output: tf.Tensor) => tf.Tensor };
+  | { kind: 'function'; fn: TargetFunction };
 
-/** Checks the `target` option against the batch size and the number of classes (if known). */
-export function normalizeTarget(
-  fn: string,
-  target: unknown,
-  batchSize: number,
-  numClasses: number | null,
-): NormalizedTarget {
-  if (target === undefined) return { kind: 'argmax' };
-  if (typeof target === 'function') return { kind: 'function', fn: target as (o: tf.Tensor) => tf.Tensor };
-  let indices: unknown[];
-  if (typeof target === 'number') {
-    indices = new Array<number>(batchSize).fill(target);
-  } else if (Array.isArray(target) || ArrayBuffer.isView(target)) {
-    indices = Array.from(target as ArrayLike<unknown>);
-    if (indices.length !== batchSize) {
-      throw new TargetError({
-        fn,
-        argument: 'target',
-        expected: `must have one class index per example (${batchSize})`,
-        got: `${indices.length} indices`,
-        fix: 'Pass one index for the whole batch, or exactly one per example.',
-      });
+/** The `target` option's spec: a class index, an array of them, or a function. */
+export const targetOption: OptionSpec<TargetOption> = {
+  accepts: 'a class index, an array of class indices, or a function (output) => Tensor1D',
+  default: { kind: 'argmax' },
+  check(value, ctx) {
+    if (typeof value === 'function') return { kind: 'function', fn: value as TargetFunction };
+    // Integers here; their range once the number of classes is known (resolveTarget).
+    if (typeof value === 'number') {
+      checkInteger(ctx.fn, value);
+      return { kind: 'indices', indices: value };
     }
-  } else {
+    if (Array.isArray(value) || ArrayBuffer.isView(value)) {
+      const indices = Array.from(value as ArrayLike<unknown>);
+      indices.forEach((c) => checkInteger(ctx.fn, c));
+      return { kind: 'indices', indices: indices as number[] };
+    }
+    throw new TargetError({
+      fn: ctx.fn,
+      argument: 'target',
+      expected: 'must be a class index, an array of class indices, or a function (output) => Tensor1D',
+      got: describeValue(value),
+      fix: 'For example target: 3, or target: [3, 7] for a batch of two.',
+    });
+  },
+};
+
+/** Checks the target against the batch size and the number of classes (if known). Makes no tensor. */
+export function resolveTarget(fn: string, target: TargetOption, batchSize: number, numClasses: number | null): NormalizedTarget {
+  if (target.kind !== 'indices') return target;
+  const indices = typeof target.indices === 'number' ? new Array<number>(batchSize).fill(target.indices) : [...target.indices];
+  if (indices.length !== batchSize) {
     throw new TargetError({
       fn,
       argument: 'target',
-      expected: 'must be a class index, an array of class indices, or a function (output) => Tensor1D',
-      got: describeValue(target),
-      fix: 'For example target: 3, or target: [3, 7] for a batch of two.',
+      expected: `must have one class index per example (${batchSize})`,
+      got: `${indices.length} indices`,
+      fix: 'Pass one index for the whole batch, or exactly one per example.',
     });
   }
   indices.forEach((c) => checkIndex(fn, c, numClasses));
-  return { kind: 'indices', indices: indices as number[] };
+  return { kind: 'indices', indices };
 }
 
-function checkIndex(fn: string, c: unknown, numClasses: number | null): void {
+function checkInteger(fn: string, c: unknown): void {
   if (typeof c !== 'number' || !Number.isInteger(c)) {
     throw new TargetError({
       fn,
@@ -63,7 +80,11 @@ function checkIndex(fn: string, c: unknown, numClasses: number | null): void {
       fix: 'Round or look up the class index (e.g. the arg-max of model.predict).',
     });
   }
-  if (c < 0 || (numClasses !== null && c >= numClasses)) {
+}
+
+function checkIndex(fn: string, c: unknown, numClasses: number | null): void {
+  checkInteger(fn, c);
+  if ((c as number) < 0 || (numClasses !== null && (c as number) >= numClasses)) {
     throw new TargetError({
       fn,
       argument: 'target',
@@ -77,64 +98,70 @@ function checkIndex(fn: string, c: unknown, numClasses: number | null): void {
   }
 }
 
+/** Static number of classes of an output shape, or null when it is not `[batch, classes]`. */
+export function numClassesOf(shape: ReadonlyArray<number | null>): number | null {
+  return shape.length === 2 && typeof shape[1] === 'number' ? shape[1] : null;
+}
+
 /** Per-example scores and class indices picked from the model output. */
 export interface PickedScores {
   scores: tf.Tensor1D;
   classIndex: tf.Tensor1D;
 }
 
+/** Calls a target function and checks that it returned one float score per row. */
+function callTarget(fn: string, target: TargetFunction, output: tf.Tensor, rows: number): tf.Tensor1D {
+  const s = target(output);
+  if (s == null || typeof s !== 'object' || !Array.isArray((s as tf.Tensor).shape) || s.rank !== 1 || s.shape[0] !== rows) {
+    throw new TargetError({
+      fn,
+      argument: 'target',
+      expected: `as a function must return a Tensor1D of ${rows} scores (one per example)`,
+      got: describeValue(s),
+      fix: 'Reduce the output to one score per example, e.g. (out) => tf.sum(tf.slice(out, [0, 2], [-1, 2]), 1).',
+    });
+  }
+  return (s.dtype === 'float32' ? s : tf.cast(s, 'float32')) as tf.Tensor1D;
+}
+
+function requireClasses(fn: string, target: NormalizedTarget, output: tf.Tensor): void {
+  if (output.rank === 2) return;
+  throw new TargetError({
+    fn,
+    argument: 'target',
+    expected: 'must be a function when the model output is not [batch, classes]',
+    got: `${target.kind === 'argmax' ? 'no target' : 'class indices'} for an output of shape [${output.shape.join(', ')}]`,
+    fix: 'Pass target: (output) => Tensor1D giving one score per example.',
+  });
+}
+
 /**
- * Picks the explained score of each example from `output` ([B, classes], or anything for a target
+ * Picks the explained score of each example from `output` (`[B, classes]`, or anything for a target
  * function). Runs under the gradient tape.
  */
 export function pickScores(fn: string, target: NormalizedTarget, output: tf.Tensor, batchSize: number): PickedScores {
   if (target.kind === 'function') {
-    const s = target.fn(output);
-    if (s == null || typeof s !== 'object' || !Array.isArray((s as tf.Tensor).shape)) {
-      throw new TargetError({
-        fn,
-        argument: 'target',
-        expected: `as a function must return a Tensor1D of ${batchSize} scores`,
-        got: describeValue(s),
-        fix: 'Return one score per example, e.g. (out) => tf.sum(tf.slice(out, [0, 2], [-1, 2]), 1).',
-      });
-    }
-    if (s.rank !== 1 || s.shape[0] !== batchSize) {
-      throw new TargetError({
-        fn,
-        argument: 'target',
-        expected: `as a function must return a Tensor1D of ${batchSize} scores (one per example)`,
-        got: describeValue(s),
-        fix: 'Reduce the output to one score per example, e.g. with tf.sum(x, axis) over non-batch axes.',
-      });
-    }
-    return {
-      scores: (s.dtype === 'float32' ? s : tf.cast(s, 'float32')) as tf.Tensor1D,
-      classIndex: tf.fill([batchSize], -1, 'int32') as tf.Tensor1D,
-    };
+    return { scores: callTarget(fn, target.fn, output, batchSize), classIndex: tf.fill([batchSize], -1, 'int32') as tf.Tensor1D };
   }
-  if (output.rank !== 2) {
-    throw new TargetError({
-      fn,
-      argument: 'target',
-      expected: 'must be a function when the model output is not [batch, classes]',
-      got: `${target.kind === 'argmax' ? 'no target' : 'class indices'} for an output of shape [${output.shape.join(', ')}]`,
-      fix: 'Pass target: (output) => Tensor1D giving one score per example.',
-    });
-  }
+  requireClasses(fn, target, output);
   const numClasses = output.shape[1] as number;
-  let classIndex: tf.Tensor1D;
-  let mask: tf.Tensor2D;
   if (target.kind === 'argmax') {
-    classIndex = tf.argMax(output, 1) as tf.Tensor1D;
-    mask = argMaxMask(output as tf.Tensor2D);
-  } else {
-    target.indices.forEach((c) => checkIndex(fn, c, numClasses));
-    classIndex = tf.tensor1d(target.indices, 'int32');
-    mask = oneHotMask(classIndex, numClasses);
+    return { scores: tf.sum(tf.mul(output, argMaxMask(output as tf.Tensor2D)), 1) as tf.Tensor1D, classIndex: tf.argMax(output, 1) as tf.Tensor1D };
   }
-  const scores = tf.sum(tf.mul(output, mask), 1) as tf.Tensor1D;
-  return { scores, classIndex };
+  target.indices.forEach((c) => checkIndex(fn, c, numClasses));
+  const classIndex = tf.tensor1d(target.indices, 'int32');
+  return { scores: pickColumn(output as tf.Tensor2D, classIndex), classIndex };
+}
+
+/**
+ * The scores of rows of `output` that all belong to one example whose explained class is
+ * `classIndex` (a `[1]` int32 tensor; ignored for target functions): `[n]`. Forward only.
+ */
+export function scoreRows(fn: string, target: NormalizedTarget, output: tf.Tensor, classIndex: tf.Tensor): tf.Tensor1D {
+  const n = output.shape[0] as number;
+  if (target.kind === 'function') return callTarget(fn, target.fn, output, n);
+  requireClasses(fn, target, output);
+  return pickColumn(output as tf.Tensor2D, tf.tile(tf.reshape(classIndex, [1]), [n]) as tf.Tensor1D);
 }
 
 /**
@@ -153,7 +180,7 @@ function argMaxMask(output: tf.Tensor2D): tf.Tensor2D {
 /**
  * `[n, depth]` float32 one-hot rows for int32 `indices` (`[n]`). Written with `equal` on a range:
  * `tf.oneHot` refuses depth 1 (single-output models) and its dtype argument is ignored by the wasm
- * kernel; `tf.gather` would not be differentiable on wasm.
+ * kernel; `tf.gather` would not be differentiable on wasm. An out-of-range index gives a zero row.
  */
 export function oneHotMask(indices: tf.Tensor, depth: number): tf.Tensor2D {
   return tf.tidy(() => {
@@ -161,4 +188,9 @@ export function oneHotMask(indices: tf.Tensor, depth: number): tf.Tensor2D {
     const idx = tf.reshape(tf.cast(indices, 'int32'), [-1, 1]);
     return tf.cast(tf.equal(range, idx), 'float32') as tf.Tensor2D;
   });
+}
+
+/** `x[i, index[i]]` for `[n, m]` and `[n]` indices, as a one-hot product (0 for an out-of-range index). */
+export function pickColumn(x: tf.Tensor2D, index: tf.Tensor1D): tf.Tensor1D {
+  return tf.tidy(() => tf.sum(tf.mul(x, oneHotMask(index, x.shape[1])), 1) as tf.Tensor1D);
 }

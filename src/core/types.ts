@@ -2,7 +2,7 @@
  * Public types shared by every CAM method.
  * @module
  */
-import type { Scalar, Tensor, Tensor1D, Tensor2D, Tensor3D, Tensor4D } from '@tensorflow/tfjs-core';
+import type { Scalar, Tensor, Tensor1D, Tensor2D, Tensor3D } from '@tensorflow/tfjs-core';
 
 /**
  * A layer of the model, as accepted by the `layer` option:
@@ -115,8 +115,3 @@ export type CamResult<H extends Tensor = Tensor, I extends Tensor = Tensor> = {
 export type CamResultSingle = CamResult<Tensor2D, Scalar>;
 /** {@link CamResult} for a batch. */
 export type CamResultBatch = CamResult<Tensor3D, Tensor1D>;
-
-/** Input types accepted for one image (rank 3) and for a batch (rank 4). */
-export type SingleImage = Tensor3D;
-/** A batch of images. */
-export type ImageBatch = Tensor4D;

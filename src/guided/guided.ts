@@ -4,29 +4,20 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { guidedRuleApplies } from '../models/layers/applier.js';
-import {
-  CAM_OPTION_KEYS,
-  activationsAndGradientsIn,
-  finishResult,
-  modelGraph,
-  parseCamOptions,
-  prologue,
-  type ActivationsAndGradients,
-  type ParsedCamOptions,
-} from '../core/cam.js';
-import type { ResolvedLayer } from '../models/layers/resolve.js';
-import { resolveLayer } from '../models/layers/resolve.js';
-import { planOf } from '../models/layers/plan.js';
-import type { NormalizedTarget } from '../core/targets.js';
-import type { PreparedInput } from '../core/validate.js';
-import type { ContainerLike, LayerLike } from '../models/layers/keras-types.js';
-import { isTensor } from '../core/tensor.js';
-import type { CamInput, CamOptions, Target } from '../core/types.js';
-import { checkModel } from '../core/validate.js';
-import { InputError, OptionError, describeValue } from '../errors.js';
-import { mapFromPass } from '../core/create.js';
-import { gradCam, gradCamMethod } from '../methods/gradcam.js';
+import { prepareInput } from '../core/input.js';
+import { booleanOption, schemaFor } from '../core/options.js';
+import { checkTensor } from '../core/tensor.js';
+import { targetOption } from '../core/targets.js';
+import type { CamInput, Target } from '../core/types.js';
+import { InputError } from '../errors.js';
+import type { GradCamOptions } from '../methods/gradcam.js';
+import { gradCamMethod } from '../methods/gradcam.js';
+import { checkCall } from '../pipeline/call.js';
+import type { BatchResult } from '../pipeline/cam.js';
+import { camBatch, checkCamCall, layerMaps, unbatchResult } from '../pipeline/cam.js';
+import { CAM_OPTIONS, inputIndexOption, outputIndexOption, validateOption } from '../pipeline/cam-options.js';
+import type { CamMethod } from '../pipeline/method.js';
+import { passAtTap, runPass } from '../pipeline/pass.js';
 
 /** Options of {@link guidedBackprop}. */
 export interface GuidedOptions {
@@ -45,8 +36,12 @@ export interface GuidedOptions {
   validate?: boolean | undefined;
 }
 
-/** Options of {@link guidedGradCam}: Grad-CAM's options plus `inputIndex`. */
-export interface GuidedGradCamOptions extends CamOptions {
+/**
+ * Options of {@link guidedGradCam}: Grad-CAM's options (every one: several layers with `fuse`,
+ * `augSmooth`, `eigenSmooth`, `guidedGrads` shape the Grad-CAM map that multiplies the guided
+ * gradients), except `resize` (the map is always resized to the input), plus `inputIndex`.
+ */
+export interface GuidedGradCamOptions extends Omit<GradCamOptions, 'resize'> {
   /** For multi-input models, which input the guided gradients are taken for. */
   inputIndex?: number | undefined;
 }
@@ -72,95 +67,21 @@ export type GuidedGradCamResult<G extends tf.Tensor = tf.Tensor, H extends tf.Te
     layer: string;
   };
 
-const GUIDED_KEYS = ['target', 'logits', 'outputIndex', 'inputIndex', 'validate'] as const;
+const GUIDED_OPTIONS = schemaFor<GuidedOptions>()({
+  target: targetOption,
+  logits: booleanOption(true),
+  outputIndex: outputIndexOption,
+  inputIndex: inputIndexOption,
+  validate: validateOption,
+});
 
-function inputIndexOf(fn: string, model: ContainerLike, value: unknown): number {
-  const n = model.inputs.length;
-  if (value === undefined) {
-    const i = model.inputs.findIndex((t) => t.shape.length === 4);
-    return i < 0 ? 0 : i;
-  }
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value >= n) {
-    throw new OptionError({
-      fn,
-      argument: 'options.inputIndex',
-      expected: `must be an integer in [0, ${n - 1}] (the model has ${n} input${n === 1 ? '' : 's'})`,
-      got: describeValue(value),
-      fix: `Use the index of the input in model.inputs (${model.inputs.map((t) => t.name).join(', ')}).`,
-    });
-  }
-  return value;
-}
+const { resize: _resize, ...CAM_OPTIONS_WITHOUT_RESIZE } = CAM_OPTIONS;
 
-/** Resolves the explained value to a model input (for input gradients). */
-function inputResolver(model: ContainerLike, index: number): (graph: { inputValues: readonly number[] }) => ResolvedLayer {
-  return (graph) => {
-    const st = model.inputs[index] as ContainerLike['inputs'][number];
-    return { value: graph.inputValues[index] as number, path: st.name, shape: st.shape, layer: st.sourceLayer as LayerLike };
-  };
-}
-
-interface GuidedBatch {
-  gradients: tf.Tensor;
-  classIndex: tf.Tensor;
-  score: tf.Tensor;
-}
-
-function guidedIn(fn: string, model: ContainerLike, input: unknown, opts: ParsedCamOptions, inputIndex: number): GuidedBatch & { batched: boolean } {
-  const { prepared, target } = prologue(fn, model, input, opts);
-  const ag = guidedPass({ fn, model, prepared, target, opts, inputIndex });
-  return { gradients: ag.gradients as tf.Tensor, classIndex: ag.classIndex, score: ag.scores, batched: ag.input.batched };
-}
-
-/** One checked guided call: what a pass needs. */
-interface GuidedCall {
-  fn: string;
-  model: ContainerLike;
-  prepared: PreparedInput;
-  target: NormalizedTarget;
-  opts: ParsedCamOptions;
-  inputIndex: number;
-}
-
-/** The guided pass: gradients of the scores with respect to input `inputIndex`, guided ReLUs. */
-function guidedPass({ fn, model, prepared, target, opts, inputIndex }: GuidedCall, tap?: number): ActivationsAndGradients {
-  return activationsAndGradientsIn(fn, model, prepared, target, opts, {
-    layer: undefined,
-    resolve: inputResolver(model, inputIndex),
-    apply: { guided: true },
-    tap,
-  });
-}
-
-/**
- * Guided Grad-CAM in one forward and one backward pass, when that gives the same result as two:
- * nothing above the Grad-CAM layer is changed by the guided rule (no ReLU-like unit: the usual case
- * at a last conv block, whose head is pooling and the classifier), so dS/dA of the guided pass *is*
- * Grad-CAM's. Returns null when that does not hold (or the layer is off the guided pass's path);
- * the caller then runs Grad-CAM separately.
- */
-function guidedGradCamOnePass(call: GuidedCall): { guided: ActivationsAndGradients; heatmap: tf.Tensor3D; layer: string } | null {
-  const { fn, model, opts } = call;
-  const layerOption = opts.raw['layer'];
-  if (Array.isArray(layerOption)) return null;
-  const graph = modelGraph(fn, model);
-  const layer = resolveLayer(fn, model, graph, layerOption, opts.node, opts.outputIndex);
-  const camPlan = planOf(model, layer.value, opts.outputIndex);
-  if (camPlan === null || camPlan.head.some(guidedRuleApplies)) return null;
-  const guided = guidedPass(call, layer.value);
-  const tapped = guided.tapped ?? null;
-  if (tapped === null || tapped.activation.rank !== 4) return null;
-  // gradCam's own weighting and post-processing, on the layer's activations and gradients from this pass.
-  const pass: ActivationsAndGradients = {
-    ...guided,
-    activations: tapped.activation as tf.Tensor4D,
-    gradients: tapped.gradient as tf.Tensor4D,
-    layer,
-    plan: camPlan,
-    frontier: new Map([[layer.value, tapped.activation]]),
-  };
-  return { guided, heatmap: mapFromPass(gradCamMethod(), model, pass, opts), layer: layer.path };
-}
+const GUIDED_GRAD_CAM_OPTIONS = schemaFor<GuidedGradCamOptions>()({
+  ...CAM_OPTIONS_WITHOUT_RESIZE,
+  guidedGrads: booleanOption(false),
+  inputIndex: inputIndexOption,
+});
 
 /**
  * Guided backpropagation (Springenberg et al., "Striving for Simplicity: The All Convolutional Net",
@@ -203,18 +124,14 @@ export function guidedBackprop(model: LayersModel, input: tf.Tensor4D, options?:
 export function guidedBackprop(model: LayersModel, input: CamInput, options?: GuidedOptions): GuidedResult;
 export function guidedBackprop(model: LayersModel, input: CamInput, options?: GuidedOptions): GuidedResult {
   const fn = 'guidedBackprop';
-  const m = checkModel(fn, model);
-  const opts = parseCamOptions(fn, m, options, [], GUIDED_KEYS);
-  const inputIndex = inputIndexOf(fn, m, opts.raw['inputIndex']);
-  return tf.tidy((): tf.TensorContainer => {
-    const r = guidedIn(fn, m, input, opts, inputIndex);
-    const out: GuidedBatch = { gradients: r.gradients, classIndex: r.classIndex, score: r.score };
-    if (r.batched) return out as unknown as tf.TensorContainer;
-    return {
-      gradients: tf.squeeze(out.gradients, [0]),
-      classIndex: tf.squeeze(out.classIndex, [0]),
-      score: tf.squeeze(out.score, [0]),
-    };
+  const call = checkCall(fn, GUIDED_OPTIONS, model, input, options);
+  const o = call.options;
+  const split = call.model.split(fn, call.model.resolveInput(o.inputIndex ?? call.model.imageInput), o.outputIndex);
+  return tf.tidy(() => {
+    const prepared = prepareInput(fn, call.input, o.validate);
+    const pass = runPass(fn, split, prepared.tensors, call.target, { gradients: true, logits: o.logits, guided: true });
+    const squeeze = (t: tf.Tensor): tf.Tensor => (call.input.batched ? t : tf.squeeze(t, [0]));
+    return { gradients: squeeze(pass.gradients as tf.Tensor), classIndex: squeeze(pass.classIndex), score: squeeze(pass.scores) };
   }) as unknown as GuidedResult;
 }
 
@@ -261,57 +178,41 @@ export function guidedGradCam(
 export function guidedGradCam(model: LayersModel, input: CamInput, options?: GuidedGradCamOptions): GuidedGradCamResult;
 export function guidedGradCam(model: LayersModel, input: CamInput, options?: GuidedGradCamOptions): GuidedGradCamResult {
   const fn = 'guidedGradCam';
-  const m = checkModel(fn, model);
-  const opts = parseCamOptions(fn, m, options, ['inputIndex']);
-  const inputIndex = inputIndexOf(fn, m, opts.raw['inputIndex']);
-  if (opts.resize !== true) {
-    throw new OptionError({
+  const call = checkCamCall(fn, GUIDED_GRAD_CAM_OPTIONS, model, input, options);
+  const o = call.options;
+  const inputIndex = o.inputIndex ?? call.model.imageInput;
+  const image = call.model.inputs[inputIndex]?.shape ?? [];
+  const size = call.size as readonly [number, number];
+  if (image.length !== 4 || (image[1] !== null && image[1] !== size[0]) || (image[2] !== null && image[2] !== size[1])) {
+    throw new InputError({
       fn,
-      argument: 'options.resize',
-      expected: 'must be true (the map is multiplied into input-sized gradients)',
-      got: describeValue(opts.raw['resize']),
-      fix: 'Omit resize; call gradCam for a map at another size.',
+      argument: 'input',
+      expected: `must have an image input of the Grad-CAM map's size (${size[0]}x${size[1]}) at inputIndex ${inputIndex}`,
+      got: `a model input of shape [${image.map((d) => d ?? 'any').join(', ')}]`,
+      fix: 'Use inputIndex to select the image input.',
     });
   }
-  const camOptions: Record<string, unknown> = {};
-  for (const k of CAM_OPTION_KEYS) if (opts.raw[k] !== undefined) camOptions[k] = opts.raw[k];
-  return tf.tidy((): tf.TensorContainer => {
-    const { prepared, target } = prologue(fn, m, input, opts);
-    let guided: GuidedBatch & { batched: boolean };
-    let heat: tf.Tensor;
-    let layer: string;
-    const call: GuidedCall = { fn, model: m, prepared, target, opts, inputIndex };
-    const one = guidedGradCamOnePass(call);
-    if (one !== null) {
-      guided = { gradients: one.guided.gradients as tf.Tensor, classIndex: one.guided.classIndex, score: one.guided.scores, batched: prepared.batched };
-      heat = one.heatmap;
-      layer = one.layer;
-    } else {
-      // Validation is done: skip the second value check.
-      const cam = gradCam(model, input as tf.Tensor4D, { ...camOptions, validate: false } as CamOptions);
-      const g = guidedPass(call);
-      guided = { gradients: g.gradients as tf.Tensor, classIndex: g.classIndex, score: g.scores, batched: prepared.batched };
-      heat = prepared.batched ? cam.heatmap : tf.expandDims(cam.heatmap, 0);
-      layer = cam.layer;
-    }
-    if (guided.gradients.rank !== 4 || (heat.shape[1] !== guided.gradients.shape[1] || heat.shape[2] !== guided.gradients.shape[2])) {
-      throw new InputError({
-        fn,
-        argument: 'input',
-        expected: 'must have an image input the Grad-CAM map is resized to',
-        got: describeValue(guided.gradients),
-        fix: 'Use inputIndex to select the image input.',
-      });
-    }
-    const product = tf.mul(guided.gradients, tf.expandDims(heat, -1));
-    const batch = finishResult({ heatmap: heat, classIndex: guided.classIndex, score: guided.score, layer }, guided.batched);
+  const inputSplit = call.model.split(fn, call.model.resolveInput(inputIndex), o.outputIndex);
+  const method = gradCamMethod() as unknown as CamMethod;
+  return tf.tidy(() => {
+    const prepared = prepareInput(fn, call.input, o.validate);
+    // One pass when the guided rule changes nothing above the Grad-CAM layer (no ReLU-like unit:
+    // the usual case at a last conv block): dS/dA of the guided pass *is* Grad-CAM's, tapped there.
+    const layer = call.layers.length === 1 && !o.augSmooth ? (call.layers[0] as (typeof call.layers)[number]) : null;
+    const layerSplit = layer === null ? null : call.model.split(fn, layer, o.outputIndex);
+    const tap = layerSplit !== null && !layerSplit.guidedRuleAbove ? layer ?? undefined : undefined;
+    const guided = runPass(fn, inputSplit, prepared.tensors, call.target, { gradients: true, logits: o.logits, guided: true, tap });
+    const atLayer = tap === undefined || layerSplit === null ? null : passAtTap(guided, layerSplit, tap);
+    const cam: BatchResult = atLayer !== null ? layerMaps(method, call, prepared.tensors, () => atLayer) : camBatch(method, call, prepared.tensors);
+    const product = tf.mul(guided.gradients as tf.Tensor, tf.expandDims(cam.heatmap, -1));
+    const r = unbatchResult({ heatmap: cam.heatmap, classIndex: guided.classIndex, score: guided.scores, layer: cam.layer }, call.input.batched);
     return {
-      gradients: guided.batched ? product : tf.squeeze(product, [0]),
-      heatmap: batch.heatmap,
-      classIndex: batch.classIndex,
-      score: batch.score,
-      layer: batch.layer,
-    };
+      gradients: call.input.batched ? product : tf.squeeze(product, [0]),
+      heatmap: r.heatmap,
+      classIndex: r.classIndex,
+      score: r.score,
+      layer: r.layer,
+    } as unknown as tf.TensorContainer;
   }) as unknown as GuidedGradCamResult;
 }
 
@@ -330,15 +231,11 @@ export function guidedGradCam(model: LayersModel, input: CamInput, options?: Gui
  * ```
  */
 export function deprocessGradients<T extends tf.Tensor3D | tf.Tensor4D>(gradients: T): T {
-  if (!isTensor(gradients) || (gradients.rank !== 3 && gradients.rank !== 4)) {
-    throw new InputError({
-      fn: 'deprocessGradients',
-      argument: 'gradients',
-      expected: 'must be a [H, W, C] or [B, H, W, C] tensor',
-      got: describeValue(gradients),
-      fix: 'Pass the gradients field of a guidedBackprop / guidedGradCam result.',
-    });
-  }
+  checkTensor('deprocessGradients', 'gradients', gradients, {
+    ranks: [3, 4],
+    shapes: '[H, W, C] or [B, H, W, C]',
+    fix: 'Pass the gradients field of a guidedBackprop / guidedGradCam result.',
+  });
   return tf.tidy(() => {
     const g = gradients.rank === 3 ? tf.expandDims(gradients, 0) : gradients;
     const { mean, variance } = tf.moments(g, [1, 2, 3], true);

@@ -3,10 +3,10 @@
  * @module
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { createCam } from '../core/create.js';
 import { oneHotMask } from '../core/targets.js';
+import { createCam } from '../pipeline/cam.js';
 import type { BatchedCamOptions } from './batched.js';
-import { batchSizeOf, checkBatchedOptions } from './batched.js';
+import { BATCHED_OPTIONS, channelScores } from './batched.js';
 
 /** Options of {@link ablationCam}. */
 export type AblationCamOptions = BatchedCamOptions;
@@ -40,40 +40,20 @@ const ABLATION_OFFSET = 1e7;
 export const ablationCam = createCam<AblationCamOptions>({
   name: 'ablationCam',
   usesGradients: false,
-  optionKeys: ['batchSize', 'onProgress'],
-  checkOptions: checkBatchedOptions,
+  options: BATCHED_OPTIONS,
   weights: (ctx) => {
-    const { activations, scores, options } = ctx;
-    const [b, , , c] = activations.shape;
-    const bs = batchSizeOf(options);
-    const chunks = Math.ceil(c / bs);
-    const rows: tf.Tensor1D[] = [];
-    for (let e = 0; e < b; e++) {
-      const a = tf.slice(activations, [e], [1]);
+    const c = ctx.activations.shape[3];
+    const ablated = channelScores(ctx, (e, first, n) => {
+      const a = tf.slice(ctx.activations, [e], [1]);
       const min = tf.min(a);
-      const reluLike = tf.equal(min, 0);
-      const parts: tf.Tensor1D[] = [];
-      for (let k = 0; k < chunks; k++) {
-        const c0 = k * bs;
-        const n = Math.min(bs, c - c0);
-        parts.push(
-          tf.tidy(() => {
-            const hot = tf.reshape(oneHotMask(tf.range(c0, c0 + n, 1, 'int32'), c), [n, 1, 1, c]);
-            // Row i of a batch: 0 for ReLU layers, else min(A) - (i + 1) * 1e7 (pytorch-grad-cam).
-            const offsets = tf.reshape(tf.mul(tf.range(1, n + 1, 1, 'float32'), ABLATION_OFFSET), [n, 1, 1, 1]);
-            const value = tf.where(reluLike, tf.zeros([n, 1, 1, 1]), tf.sub(min, offsets));
-            const tiled = tf.tile(a, [n, 1, 1, 1]);
-            const ablated = tf.add(tf.mul(tiled, tf.sub(1, hot)), tf.mul(hot, value)) as tf.Tensor4D;
-            return ctx.scoreActivations(ablated, e);
-          }),
-        );
-        ctx.progress(e * chunks + k + 1, b * chunks);
-      }
-      rows.push(tf.concat(parts));
-      tf.dispose([a, min, reluLike]);
-    }
-    const ablatedScores = tf.stack(rows) as tf.Tensor2D; // [B, C]
-    const original = tf.reshape(scores, [b, 1]);
-    return tf.div(tf.sub(original, ablatedScores), original) as tf.Tensor2D;
+      const hot = tf.reshape(oneHotMask(tf.range(first, first + n, 1, 'int32'), c), [n, 1, 1, c]);
+      // Row i of a batch: 0 for ReLU layers (minimum exactly 0), else min(A) - (i + 1) * 1e7 (pytorch-grad-cam).
+      const offsets = tf.reshape(tf.mul(tf.range(1, n + 1, 1, 'float32'), ABLATION_OFFSET), [n, 1, 1, 1]);
+      const value = tf.where(tf.equal(min, 0), tf.zeros([n, 1, 1, 1]), tf.sub(min, offsets));
+      const copies = tf.add(tf.mul(tf.tile(a, [n, 1, 1, 1]), tf.sub(1, hot)), tf.mul(hot, value)) as tf.Tensor4D;
+      return ctx.scoreActivations(copies, e);
+    });
+    const original = tf.reshape(ctx.scores, [-1, 1]);
+    return tf.div(tf.sub(original, ablated), original) as tf.Tensor2D;
   },
 });

@@ -3,7 +3,7 @@
  * @module
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { createCam } from '../core/create.js';
+import { createCam } from '../pipeline/cam.js';
 import { principalProjection } from '../core/projection.js';
 
 /**

@@ -3,10 +3,10 @@
  * @module
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { createCam } from '../core/create.js';
+import { oneOfOption } from '../core/options.js';
 import { spatialSum } from '../core/reduce.js';
 import type { CamOptions } from '../core/types.js';
-import { OptionError, describeValue } from '../errors.js';
+import { createCam } from '../pipeline/cam.js';
 
 /** Options of {@link gradCamPlusPlus}. */
 export interface GradCamPlusPlusOptions extends CamOptions {
@@ -43,13 +43,7 @@ export interface GradCamPlusPlusOptions extends CamOptions {
  */
 export const gradCamPlusPlus = createCam<GradCamPlusPlusOptions>({
   name: 'gradCamPlusPlus',
-  optionKeys: ['variant'],
-  checkOptions: (options, fn) => {
-    const v = options['variant'];
-    if (v !== undefined && v !== 'pytorch-grad-cam' && v !== 'paper') {
-      throw new OptionError({ fn, argument: 'options.variant', expected: "must be 'pytorch-grad-cam' or 'paper'", got: describeValue(v), fix: "Omit it for 'pytorch-grad-cam'." });
-    }
-  },
+  options: { variant: oneOfOption(['pytorch-grad-cam', 'paper'], 'pytorch-grad-cam', "Omit it for 'pytorch-grad-cam'.") },
   weights: ({ activations, gradients, options }) =>
     tf.tidy(() => {
       const g2 = tf.square(gradients);
@@ -58,7 +52,7 @@ export const gradCamPlusPlus = createCam<GradCamPlusPlusOptions>({
       const sumA = tf.reshape(spatialSum(activations), [b, 1, 1, c]);
       let alpha = tf.div(g2, tf.add(tf.add(tf.mul(g2, 2), tf.mul(sumA, g3)), 1e-6));
       alpha = tf.where(tf.notEqual(gradients, 0), alpha, tf.zerosLike(alpha));
-      if (options['variant'] === 'paper') {
+      if (options.variant === 'paper') {
         const norm = tf.reshape(spatialSum(alpha as tf.Tensor4D), [b, 1, 1, c]);
         alpha = tf.div(alpha, tf.where(tf.equal(norm, 0), tf.onesLike(norm), norm));
       }

@@ -3,11 +3,11 @@
  * @module
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { CamMethod } from '../core/create.js';
-import { createCam } from '../core/create.js';
+import { booleanOption } from '../core/options.js';
 import { spatialMean } from '../core/reduce.js';
 import type { CamOptions } from '../core/types.js';
-import { OptionError, describeValue } from '../errors.js';
+import { createCam } from '../pipeline/cam.js';
+import type { CamMethod } from '../pipeline/method.js';
 
 /** Options of {@link gradCam}. */
 export interface GradCamOptions extends CamOptions {
@@ -70,18 +70,12 @@ export const gradCam = createCam<GradCamOptions>(gradCamMethod());
  *
  * @internal
  */
-export function gradCamMethod(): CamMethod {
+export function gradCamMethod(): CamMethod<GradCamOptions> {
   return {
     name: 'gradCam',
-    optionKeys: ['guidedGrads'],
-    checkOptions: (options, fn) => {
-      const guided = options['guidedGrads'];
-      if (guided !== undefined && typeof guided !== 'boolean') {
-        throw new OptionError({ fn, argument: 'options.guidedGrads', expected: 'must be true or false', got: describeValue(guided), fix: 'Omit it for false.' });
-      }
-    },
+    options: { guidedGrads: booleanOption(false) },
     weights: ({ activations, gradients, options }) => {
-      if (options['guidedGrads'] !== true) return spatialMean(gradients);
+      if (!options.guidedGrads) return spatialMean(gradients);
       return tf.tidy(() => {
         const keep = tf.logicalAnd(tf.greater(activations, 0), tf.greater(gradients, 0));
         return spatialMean(tf.mul(gradients, tf.cast(keep, 'float32')) as tf.Tensor4D);

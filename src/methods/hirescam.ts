@@ -3,7 +3,7 @@
  * @module
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { createCam } from '../core/create.js';
+import { createCam } from '../pipeline/cam.js';
 
 /**
  * HiResCAM (Draelos & Carin, "Use HiResCAM instead of Grad-CAM for faithful explanations of

@@ -3,7 +3,7 @@
  * @module
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { createCam } from '../core/create.js';
+import { createCam } from '../pipeline/cam.js';
 
 /**
  * LayerCAM (Jiang et al., "LayerCAM: Exploring Hierarchical Class Activation Maps for

@@ -2,7 +2,7 @@
  * Every built-in CAM method by name: adding a method is one file plus one line here.
  * @module
  */
-import type { CamFunction } from '../core/create.js';
+import type { CamFunction } from '../pipeline/method.js';
 import { ablationCam } from './ablationcam.js';
 import { eigenCam, eigenGradCam } from './eigencam.js';
 import { gradCam } from './gradcam.js';
@@ -12,24 +12,7 @@ import { layerCam } from './layercam.js';
 import { scoreCam } from './scorecam.js';
 import { xGradCam } from './xgradcam.js';
 
-/** The names of the built-in CAM methods. */
-export type CamMethodName =
-  | 'gradCam'
-  | 'gradCamPlusPlus'
-  | 'hiResCam'
-  | 'xGradCam'
-  | 'layerCam'
-  | 'gradCamElementWise'
-  | 'scoreCam'
-  | 'ablationCam'
-  | 'eigenCam'
-  | 'eigenGradCam';
-
-/**
- * The built-in CAM methods by name (same signature, options and result for all), e.g. to pick one
- * from a command-line flag: `CAM_METHODS[name](model, image)`.
- */
-export const CAM_METHODS: Readonly<Record<CamMethodName, CamFunction>> = {
+const METHODS = {
   gradCam,
   gradCamPlusPlus,
   hiResCam,
@@ -40,4 +23,13 @@ export const CAM_METHODS: Readonly<Record<CamMethodName, CamFunction>> = {
   ablationCam,
   eigenCam,
   eigenGradCam,
-};
+} as const;
+
+/** The names of the built-in CAM methods (the keys of {@link CAM_METHODS}). */
+export type CamMethodName = keyof typeof METHODS;
+
+/**
+ * The built-in CAM methods by name (same signature, options and result for all), e.g. to pick one
+ * from a command-line flag: `CAM_METHODS[name](model, image)`.
+ */
+export const CAM_METHODS: Readonly<Record<CamMethodName, CamFunction>> = METHODS as unknown as Readonly<Record<CamMethodName, CamFunction>>;

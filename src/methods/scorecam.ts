@@ -3,11 +3,13 @@
  * @module
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { createCam } from '../core/create.js';
-import { oneHotMask } from '../core/targets.js';
-import { OptionError, describeValue } from '../errors.js';
+import type { OptionSpec } from '../core/options.js';
+import { INVALID, oneOfOption } from '../core/options.js';
+import { pickColumn } from '../core/targets.js';
+import { OptionError } from '../errors.js';
+import { createCam } from '../pipeline/cam.js';
 import type { BatchedCamOptions } from './batched.js';
-import { batchSizeOf, checkBatchedOptions } from './batched.js';
+import { BATCHED_OPTIONS, channelScores } from './batched.js';
 
 /** Options of {@link scoreCam}. */
 export interface ScoreCamOptions extends BatchedCamOptions {
@@ -19,6 +21,18 @@ export interface ScoreCamOptions extends BatchedCamOptions {
    */
   softmax?: 'channels' | 'classes' | undefined;
 }
+
+/** `softmax`: `'classes'` needs class-index targets. */
+const SOFTMAX_OPTION: OptionSpec<'channels' | 'classes'> = {
+  ...oneOfOption(['channels', 'classes'], 'channels', "Omit it for 'channels'."),
+  check(value, ctx) {
+    if (value !== 'channels' && value !== 'classes') return INVALID;
+    if (value === 'classes' && typeof ctx.given?.['target'] === 'function') {
+      throw new OptionError({ fn: ctx.fn, argument: 'options.softmax', expected: "'classes' needs class-index targets", got: 'a target function', fix: "Use softmax: 'channels' with a target function." });
+    }
+    return value;
+  },
+};
 
 /**
  * Score-CAM (Wang et al., "Score-CAM: Score-Weighted Visual Explanations for Convolutional Neural
@@ -48,52 +62,22 @@ export interface ScoreCamOptions extends BatchedCamOptions {
 export const scoreCam = createCam<ScoreCamOptions>({
   name: 'scoreCam',
   usesGradients: false,
-  optionKeys: ['batchSize', 'onProgress', 'softmax'],
-  checkOptions: (options, fn) => {
-    checkBatchedOptions(options, fn);
-    const s = options['softmax'];
-    if (s !== undefined && s !== 'channels' && s !== 'classes') {
-      throw new OptionError({ fn, argument: 'options.softmax', expected: "must be 'channels' or 'classes'", got: describeValue(s), fix: "Omit it for 'channels'." });
-    }
-    if (s === 'classes' && typeof options['target'] === 'function') {
-      throw new OptionError({ fn, argument: 'options.softmax', expected: "'classes' needs class-index targets", got: 'a target function', fix: "Use softmax: 'channels' with a target function." });
-    }
-  },
+  options: { ...BATCHED_OPTIONS, softmax: SOFTMAX_OPTION },
   weights: (ctx) => {
-    const { activations, inputs, imageInput, options } = ctx;
-    const [b, , , c] = activations.shape;
-    const image = inputs[imageInput] as tf.Tensor4D;
+    const classes = ctx.options.softmax === 'classes';
+    const image = ctx.inputs[ctx.imageInput] as tf.Tensor4D;
     const [, hh, ww] = image.shape;
-    const bs = batchSizeOf(options);
-    const classes = options['softmax'] === 'classes';
-    const chunks = Math.ceil(c / bs);
-    const rows: tf.Tensor1D[] = [];
-    for (let e = 0; e < b; e++) {
-      const parts: tf.Tensor1D[] = [];
-      for (let k = 0; k < chunks; k++) {
-        const c0 = k * bs;
-        const n = Math.min(bs, c - c0);
-        parts.push(
-          tf.tidy(() => {
-            const a = tf.slice(activations, [e, 0, 0, c0], [1, -1, -1, n]);
-            const up = tf.image.resizeBilinear(a, [hh, ww], true, false); // [1,H,W,n]
-            const lo = tf.min(up, [1, 2], true);
-            const hi = tf.max(up, [1, 2], true);
-            const masks = tf.div(tf.sub(up, lo), tf.add(tf.sub(hi, lo), 1e-8));
-            const perChannel = tf.transpose(masks, [3, 1, 2, 0]); // [n,H,W,1]
-            const masked = tf.mul(tf.slice(image, [e], [1]), perChannel) as tf.Tensor4D; // [n,H,W,Cin]
-            if (!classes) return ctx.scoreInputs(masked, e);
-            const out = ctx.forwardInputs(masked, e);
-            const cls = tf.slice(ctx.classIndex, [e], [1]);
-            const mask = oneHotMask(cls, out.shape[1] as number);
-            return tf.sum(tf.mul(tf.softmax(out as tf.Tensor2D), mask), 1) as tf.Tensor1D;
-          }),
-        );
-        ctx.progress(e * chunks + k + 1, b * chunks);
-      }
-      rows.push(tf.concat(parts));
-    }
-    const scores = tf.stack(rows) as tf.Tensor2D;
+    const scores = channelScores(ctx, (e, first, n) => {
+      const a = tf.slice(ctx.activations, [e, 0, 0, first], [1, -1, -1, n]);
+      const up = tf.image.resizeBilinear(a, [hh, ww], true, false); // [1,H,W,n], align corners
+      const lo = tf.min(up, [1, 2], true);
+      const hi = tf.max(up, [1, 2], true);
+      const masks = tf.div(tf.sub(up, lo), tf.add(tf.sub(hi, lo), 1e-8));
+      const masked = tf.mul(tf.slice(image, [e], [1]), tf.transpose(masks, [3, 1, 2, 0])) as tf.Tensor4D; // [n,H,W,Cin]
+      if (!classes) return ctx.scoreInputs(masked, e);
+      const probs = tf.softmax(ctx.forwardInputs(masked, e) as tf.Tensor2D);
+      return pickColumn(probs, tf.tile(tf.slice(ctx.classIndex, [e], [1]), [n]) as tf.Tensor1D);
+    });
     return classes ? scores : (tf.softmax(scores, -1) as tf.Tensor2D);
   },
 });

@@ -5,14 +5,18 @@
  * @module
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { endsInSquashing } from '../models/layers/applier.js';
-import { modelGraph } from '../core/cam.js';
-import { normalizeTarget } from '../core/targets.js';
-import type { ContainerLike } from '../models/layers/keras-types.js';
-import { isTensor } from '../core/tensor.js';
-import type { PreparedInput } from '../core/validate.js';
-import { boolOption, checkModel, defaultValidate, intOption, prepareInput } from '../core/validate.js';
-import { InputError, OptionError, TargetError, UnsupportedError, describeValue } from '../errors.js';
+import type { CheckedInput } from '../core/input.js';
+import { checkInput, prepareInput } from '../core/input.js';
+import type { OptionSpec, ParsedOptions, Schema } from '../core/options.js';
+import { INVALID, integerOption, parseOptions, schemaFor } from '../core/options.js';
+import { numClassesOf, pickColumn, resolveTarget } from '../core/targets.js';
+import { checkTensor, isTensor } from '../core/tensor.js';
+import { InputError, TargetError, UnsupportedError, describeValue } from '../errors.js';
+import type { ExplainableModel, Split } from '../models/explainable.js';
+import { explainableModel } from '../models/index.js';
+import { optionContext } from '../pipeline/call.js';
+import { outputIndexOption, validateOption } from '../pipeline/cam-options.js';
+import { forwardPass } from '../pipeline/pass.js';
 
 /**
  * Checks a map argument: a float tensor `[H,W]` (one map) or `[B,H,W]` (a batch). Returns it as a
@@ -24,73 +28,11 @@ export function checkMaps(
   x: unknown,
   fix = 'Pass the heatmap of a CAM method, e.g. gradCam(model, input).heatmap.',
 ): { maps: tf.Tensor3D; batched: boolean } {
-  if (!isTensor(x)) {
-    throw new InputError({ fn, argument, expected: 'must be a tf.Tensor of shape [H, W] or [B, H, W]', got: describeValue(x), fix });
-  }
-  if (x.isDisposed) {
-    throw new InputError({ fn, argument, expected: 'must be a live tensor', got: 'a disposed tensor', fix: 'Do not dispose it before calling.' });
-  }
-  if (x.rank !== 2 && x.rank !== 3) {
-    throw new InputError({ fn, argument, expected: 'must have rank 2 [H, W] or 3 [B, H, W]', got: describeValue(x), fix });
-  }
-  if (x.dtype === 'string' || x.dtype === 'complex64') {
-    throw new InputError({ fn, argument, expected: 'must be a numeric tensor', got: describeValue(x), fix });
-  }
-  if (x.size === 0) {
-    throw new InputError({ fn, argument, expected: 'must not be empty', got: describeValue(x), fix });
-  }
-  const f = x.dtype === 'float32' ? x : tf.cast(x, 'float32');
-  const batched = x.rank === 3;
+  checkTensor(fn, argument, x, { ranks: [2, 3], shapes: '[H, W] or [B, H, W]', fix });
+  const t = x as tf.Tensor;
+  const f = t.dtype === 'float32' ? t : tf.cast(t, 'float32');
+  const batched = t.rank === 3;
   return { maps: (batched ? f : tf.expandDims(f, 0)) as tf.Tensor3D, batched };
-}
-
-/** Reads a finite number option within [min, max] (`min` exclusive when `minExclusive`). */
-export function numberOption(
-  fn: string,
-  o: Record<string, unknown>,
-  key: string,
-  dflt: number,
-  min: number,
-  minExclusive: boolean,
-  max = Infinity,
-): number {
-  const v = o[key];
-  if (v === undefined) return dflt;
-  if (typeof v !== 'number' || !Number.isFinite(v) || (minExclusive ? v <= min : v < min) || v > max) {
-    const range = max === Infinity ? `${minExclusive ? '>' : '>='} ${min}` : `in [${min}, ${max}]`;
-    throw new OptionError({
-      fn,
-      argument: `options.${key}`,
-      expected: `must be a finite number ${range}`,
-      got: describeValue(v),
-      fix: `Omit it for the default (${dflt}).`,
-    });
-  }
-  return v;
-}
-
-/** The output layer step of output `outputIndex` ends in softmax/sigmoid. */
-export function outputIsSquashed(fn: string, model: ContainerLike, outputIndex: number): boolean {
-  const graph = modelGraph(fn, model);
-  const value = graph.outputValues[outputIndex];
-  if (value === undefined) return false;
-  const producer = graph.producer[value];
-  if (producer === undefined || producer < 0) return false;
-  const step = graph.steps[producer];
-  return step !== undefined && endsInSquashing(step);
-}
-
-/**
- * `x[i, index[i]]` for `[n, m]` and `[n]` indices, without `tf.gather` or `tf.oneHot` (one-hot needs
- * depth >= 2; an out-of-range index picks 0).
- */
-export function pickColumn(x: tf.Tensor2D, index: tf.Tensor1D): tf.Tensor1D {
-  return tf.tidy(() => {
-    const m = x.shape[1];
-    const cols = tf.reshape(tf.range(0, m, 1, 'int32'), [1, m]);
-    const mask = tf.cast(tf.equal(cols, tf.reshape(tf.cast(index, 'int32'), [-1, 1])), 'float32');
-    return tf.sum(tf.mul(x, mask), 1) as tf.Tensor1D;
-  });
 }
 
 /** Options shared by the metrics that run the model. */
@@ -119,35 +61,66 @@ export interface ScoringOptions {
   validate?: boolean | undefined;
 }
 
-/** Option keys of {@link ScoringOptions}. */
-export const SCORING_KEYS = ['target', 'softmax', 'outputIndex', 'batchSize', 'validate'] as const;
+/** The `target` of a metric: class indices (numbers, an array, or an int32 tensor). */
+type ScoringTarget = { kind: 'argmax' } | { kind: 'indices'; indices: number[] } | { kind: 'tensor'; tensor: tf.Tensor };
 
-/** A model, its input and map, checked, plus a scorer. */
-export interface Scoring {
-  model: ContainerLike;
-  prepared: PreparedInput;
-  /** The input batch, `[B,H,W,C]` float32. */
-  images: tf.Tensor4D;
-  batchSize: number;
-  /** Scores of `classes` for a batch of images: `[n]`. Runs the model in chunks. */
-  score: (images: tf.Tensor4D, classes: tf.Tensor1D) => tf.Tensor1D;
-  /** Per-example class index, int32 `[B]` (resolved against the unmodified input if needed). */
-  classIndex: tf.Tensor1D;
-  /** Per-example score of `classIndex` on the unmodified input, `[B]`, or null if not computed yet. */
-  original: tf.Tensor1D | null;
+const scoringTargetOption: OptionSpec<ScoringTarget> = {
+  accepts: 'a class index, an array of class indices or an int32 tensor',
+  default: { kind: 'argmax' },
+  check(value, ctx) {
+    if (isTensor(value)) return { kind: 'tensor', tensor: value };
+    if (typeof value === 'number' || Array.isArray(value)) {
+      // Checked against the batch and the classes once the input is known.
+      return { kind: 'indices', indices: typeof value === 'number' ? [value] : [...(value as number[])] };
+    }
+    throw new TargetError({
+      fn: ctx.fn,
+      argument: 'target',
+      expected: 'must be a class index, an array of class indices or an int32 tensor',
+      got: describeValue(value),
+      fix: 'Score functions are not supported by the metrics; pass the class to measure.',
+    });
+  },
+};
+
+const softmaxOption: OptionSpec<'auto' | boolean> = {
+  accepts: "'auto', true or false",
+  default: 'auto',
+  fix: "Omit it for 'auto' (softmax unless the model already ends in softmax/sigmoid).",
+  check: (v) => (v === 'auto' || typeof v === 'boolean' ? v : INVALID),
+};
+
+/** The schema of {@link ScoringOptions}. */
+export const SCORING_OPTIONS = schemaFor<ScoringOptions>()({
+  target: scoringTargetOption,
+  softmax: softmaxOption,
+  outputIndex: outputIndexOption,
+  batchSize: integerOption(32, 1, 1 << 20),
+  validate: validateOption,
+});
+
+/** The schemas of functions that score a model: {@link SCORING_OPTIONS} plus their own keys. */
+export type ScoringSchema = Schema & typeof SCORING_OPTIONS;
+
+/** A checked metric call: model, options, input (no tensor made yet). */
+export interface ScoringCall<S extends ScoringSchema> {
+  readonly fn: string;
+  readonly model: ExplainableModel;
+  readonly options: ParsedOptions<S>;
+  readonly input: CheckedInput;
+  /** The split at the image input: a forward pass of the whole model. */
+  readonly split: Split;
+  /** How the output becomes a score. */
+  readonly squash: 'softmax' | 'sigmoid' | null;
+  readonly numClasses: number | null;
 }
 
 /**
- * Checks the model, input, map and scoring options; resolves the target. Must run inside `tf.tidy`.
- * The map must be `[B,H,W]` matching the input (or `[H,W]` for an unbatched input).
+ * Checks a metric call before any tensor exists: an image classifier (one `[B,H,W,C]` input, a
+ * `[batch, classes]` output), the options of `schema`, the input, and class indices (static checks).
  */
-export function prepareScoring(
-  fn: string,
-  modelArg: unknown,
-  input: unknown,
-  o: Record<string, unknown>,
-): Scoring {
-  const model = checkModel(fn, modelArg);
+export function checkScoringCall<S extends ScoringSchema>(fn: string, schema: S, modelArg: unknown, input: unknown, options: unknown): ScoringCall<S> {
+  const model = explainableModel(fn, modelArg);
   if (model.inputs.length !== 1) {
     throw new UnsupportedError({
       fn,
@@ -157,33 +130,18 @@ export function prepareScoring(
       fix: 'Wrap the model so that the other inputs are fixed, e.g. tf.model with constant inputs.',
     });
   }
-  if (model.inputs[0]?.shape.length !== 4) {
+  const inShape = model.inputs[0]?.shape ?? [];
+  if (inShape.length !== 4) {
     throw new UnsupportedError({
       fn,
       argument: 'model',
       expected: 'must take images [batch, height, width, channels]',
-      got: `a model whose input has shape [${(model.inputs[0]?.shape ?? []).map((d) => (d === null ? 'any' : d)).join(', ')}]`,
+      got: `a model whose input has shape [${inShape.map((d) => (d === null ? 'any' : d)).join(', ')}]`,
       fix: 'These metrics perturb pixels; use them with image models.',
     });
   }
-  const nOut = model.outputs.length;
-  const outputIndex = intOption(fn, o, 'outputIndex', 0, 0, nOut - 1);
-  const batchSize = intOption(fn, o, 'batchSize', 32, 1, 1 << 20);
-  const validate = boolOption(fn, o, 'validate', defaultValidate());
-  const sm = o['softmax'];
-  if (sm !== undefined && sm !== 'auto' && typeof sm !== 'boolean') {
-    throw new OptionError({
-      fn,
-      argument: 'options.softmax',
-      expected: "must be 'auto', true or false",
-      got: describeValue(sm),
-      fix: "Omit it for 'auto' (softmax unless the model already ends in softmax/sigmoid).",
-    });
-  }
-
-  const prepared = prepareInput(fn, model, input, validate);
-  const images = prepared.tensors[0] as tf.Tensor4D;
-  const outShape = model.outputs[outputIndex]?.shape ?? [];
+  const o = parseOptions(schema, options, optionContext(fn, model));
+  const outShape = model.outputs[o.outputIndex]?.shape ?? [];
   if (outShape.length !== 2) {
     throw new UnsupportedError({
       fn,
@@ -193,96 +151,100 @@ export function prepareScoring(
       fix: 'Pick a classification output with outputIndex.',
     });
   }
-  const numClasses = typeof outShape[1] === 'number' ? outShape[1] : null;
-  // 'auto': a squashed output is used as it is; logits get softmax, or sigmoid for a single unit.
-  const squash: 'softmax' | 'sigmoid' | null =
-    sm === true ? 'softmax' : sm === false || outputIsSquashed(fn, model, outputIndex) ? null : numClasses === 1 ? 'sigmoid' : 'softmax';
-
-  const predictScores = (batch: tf.Tensor4D): tf.Tensor2D =>
-    tf.tidy(() => {
-      const out = (model as unknown as { predict(x: tf.Tensor, a?: object): tf.Tensor | tf.Tensor[] }).predict(batch, { batchSize });
-      const t = (Array.isArray(out) ? out[outputIndex] : out) as tf.Tensor2D;
-      return (squash === 'softmax' ? tf.softmax(t, -1) : squash === 'sigmoid' ? tf.sigmoid(t) : t) as tf.Tensor2D;
-    });
-  const score = (batch: tf.Tensor4D, classes: tf.Tensor1D): tf.Tensor1D =>
-    tf.tidy(() => {
-      const n = batch.shape[0];
-      const parts: tf.Tensor1D[] = [];
-      for (let start = 0; start < n; start += batchSize) {
-        const size = Math.min(batchSize, n - start);
-        parts.push(
-          tf.tidy(() => {
-            const x = size === n ? batch : (tf.slice(batch, [start, 0, 0, 0], [size, -1, -1, -1]) as tf.Tensor4D);
-            const c = size === n ? classes : (tf.slice(classes, [start], [size]) as tf.Tensor1D);
-            const s = predictScores(x);
-            return pickColumn(s, c);
-          }),
-        );
-      }
-      return (parts.length === 1 ? (parts[0] as tf.Tensor1D) : tf.concat(parts)) as tf.Tensor1D;
-    });
-
-  const b = prepared.batchSize;
-  const target = o['target'];
-  let classIndex: tf.Tensor1D;
-  let original: tf.Tensor1D | null = null;
-  if (target === undefined) {
-    // Arg-max of the prediction on the unmodified input; its scores are reused.
-    const parts: tf.Tensor1D[] = [];
-    const origParts: tf.Tensor1D[] = [];
-    for (let start = 0; start < b; start += batchSize) {
-      const size = Math.min(batchSize, b - start);
-      const x = size === b ? images : (tf.slice(images, [start, 0, 0, 0], [size, -1, -1, -1]) as tf.Tensor4D);
-      const s = predictScores(x);
-      parts.push(tf.cast(tf.argMax(s, 1), 'int32') as tf.Tensor1D);
-      origParts.push(tf.max(s, 1) as tf.Tensor1D);
-    }
-    classIndex = (parts.length === 1 ? parts[0] : tf.concat(parts)) as tf.Tensor1D;
-    original = (origParts.length === 1 ? origParts[0] : tf.concat(origParts)) as tf.Tensor1D;
-  } else if (isTensor(target)) {
-    if (target.isDisposed) {
+  const checked = checkInput(fn, model.inputs, input);
+  const numClasses = numClassesOf(outShape);
+  const target = o.target as ScoringTarget;
+  if (target.kind === 'indices') {
+    resolveTarget(fn, { kind: 'indices', indices: target.indices.length === 1 ? (target.indices[0] as number) : target.indices }, checked.batchSize, numClasses);
+  } else if (target.kind === 'tensor') {
+    const t = target.tensor;
+    const b = checked.batchSize;
+    if (t.isDisposed) {
       throw new TargetError({ fn, argument: 'target', expected: 'must be a live tensor', got: 'a disposed tensor', fix: 'Do not dispose the class indices before calling.' });
     }
-    if (!((target.rank === 0 && !prepared.batched) || (target.rank === 1 && target.shape[0] === b)) || (target.dtype !== 'int32' && target.dtype !== 'float32')) {
+    if (!((t.rank === 0 && !checked.batched) || (t.rank === 1 && t.shape[0] === b)) || (t.dtype !== 'int32' && t.dtype !== 'float32')) {
       throw new TargetError({
         fn,
         argument: 'target',
-        expected: prepared.batched ? `as a tensor must be an int32 Tensor1D of ${b} class indices` : 'as a tensor must be an int32 scalar class index',
-        got: describeValue(target),
+        expected: checked.batched ? `as a tensor must be an int32 Tensor1D of ${b} class indices` : 'as a tensor must be an int32 scalar class index',
+        got: describeValue(t),
         fix: "Pass a CAM result's classIndex, or an array of class indices.",
       });
     }
-    if (validate) {
-      // One read, to report out-of-range or non-integer classes instead of scoring them as zero.
-      normalizeTarget(fn, Array.from(target.dataSync()), target.rank === 0 ? 1 : b, numClasses);
-    }
-    classIndex = tf.reshape(tf.cast(target, 'int32'), [b]) as tf.Tensor1D;
-  } else {
-    const t = normalizeTarget(fn, target, b, numClasses);
-    if (t.kind !== 'indices') {
-      throw new TargetError({
-        fn,
-        argument: 'target',
-        expected: 'must be a class index, an array of class indices or an int32 tensor',
-        got: describeValue(target),
-        fix: 'Score functions are not supported by the metrics; pass the class to measure.',
-      });
-    }
-    classIndex = tf.tensor1d(t.indices, 'int32');
   }
-  return { model, prepared, images, batchSize, score, classIndex, original };
+  // 'auto': a squashed output is used as it is; logits get softmax, or sigmoid for a single unit.
+  const squashed = model.outputSquashing(o.outputIndex) !== null;
+  const sm = o.softmax;
+  const squash = sm === true ? 'softmax' : sm === false || squashed ? null : numClasses === 1 ? 'sigmoid' : 'softmax';
+  const split = model.split(fn, model.resolveInput(0), o.outputIndex);
+  return { fn, model, options: o, input: checked, split, squash, numClasses };
+}
+
+/** What a metric scores with, inside its tidy. */
+export interface Scoring {
+  /** The input batch, `[B,H,W,C]` float32. */
+  readonly images: tf.Tensor4D;
+  /** Scores of `classes` for a batch of images: `[n]`, the model run in chunks of `batchSize`. */
+  score(images: tf.Tensor4D, classes: tf.Tensor1D): tf.Tensor1D;
+  /** Per-example class index, int32 `[B]` (resolved against the unmodified input if needed). */
+  readonly classIndex: tf.Tensor1D;
+  /** Per-example score of `classIndex` on the unmodified input, `[B]`, when already computed. */
+  readonly original: tf.Tensor1D | null;
+}
+
+/** The scorer of a checked call: prepares the input and resolves the classes. Must run inside `tf.tidy`. */
+export function scoring<S extends ScoringSchema>(call: ScoringCall<S>): Scoring {
+  const { fn, options: o, squash } = call;
+  const batchSize = o.batchSize;
+  const prepared = prepareInput(fn, call.input, o.validate);
+  const images = prepared.tensors[0] as tf.Tensor4D;
+  const scoresOf = (batch: tf.Tensor4D): tf.Tensor2D =>
+    tf.tidy(() => {
+      const t = forwardPass(call.split, [batch], false) as tf.Tensor2D;
+      return (squash === 'softmax' ? tf.softmax(t, -1) : squash === 'sigmoid' ? tf.sigmoid(t) : t) as tf.Tensor2D;
+    });
+  const inChunks = <T extends tf.Tensor>(n: number, f: (start: number, size: number) => T): T => {
+    const parts: T[] = [];
+    for (let start = 0; start < n; start += batchSize) parts.push(tf.tidy(() => f(start, Math.min(batchSize, n - start))));
+    return (parts.length === 1 ? parts[0] : tf.concat(parts)) as T;
+  };
+  const rows = <T extends tf.Tensor>(t: T, start: number, size: number): T => (size === t.shape[0] ? t : (tf.slice(t, [start], [size]) as T));
+  const score = (batch: tf.Tensor4D, classes: tf.Tensor1D): tf.Tensor1D =>
+    tf.tidy(() => inChunks(batch.shape[0], (start, size) => pickColumn(scoresOf(rows(batch, start, size)), rows(classes, start, size))));
+
+  const b = prepared.batchSize;
+  const target = o.target as ScoringTarget;
+  if (target.kind === 'argmax') {
+    // Arg-max of the prediction on the unmodified input; its scores are reused.
+    const classes: tf.Tensor1D[] = [];
+    const best: tf.Tensor1D[] = [];
+    for (let start = 0; start < b; start += batchSize) {
+      const s = scoresOf(rows(images, start, Math.min(batchSize, b - start)));
+      classes.push(tf.cast(tf.argMax(s, 1), 'int32') as tf.Tensor1D);
+      best.push(tf.max(s, 1) as tf.Tensor1D);
+    }
+    return { images, score, classIndex: tf.concat(classes), original: tf.concat(best) };
+  }
+  if (target.kind === 'tensor') {
+    if (o.validate) {
+      // One read, to report out-of-range or non-integer classes instead of scoring them as zero.
+      resolveTarget(fn, { kind: 'indices', indices: Array.from(target.tensor.dataSync()) }, target.tensor.rank === 0 ? 1 : b, call.numClasses);
+    }
+    return { images, score, classIndex: tf.reshape(tf.cast(target.tensor, 'int32'), [b]) as tf.Tensor1D, original: null };
+  }
+  const indices = target.indices.length === 1 ? new Array<number>(b).fill(target.indices[0] as number) : target.indices;
+  return { images, score, classIndex: tf.tensor1d(indices, 'int32'), original: null };
 }
 
 /**
  * Checks that a map batch fits the input batch: `[B,H,W]` with the input's B, H, W (or `[H,W]` for an
  * unbatched input). Returns the maps as `[B,H,W,1]`.
  */
-export function checkMapsForInput(fn: string, heatmap: unknown, prepared: PreparedInput): tf.Tensor4D {
+export function checkMapsForInput(fn: string, heatmap: unknown, input: CheckedInput, images: tf.Tensor4D): tf.Tensor4D {
   const { maps } = checkMaps(fn, 'heatmap', heatmap);
-  const img = prepared.tensors[0] as tf.Tensor4D;
-  const [b, h, w] = img.shape;
-  const want = prepared.batched ? `[${b}, ${h}, ${w}]` : `[${h}, ${w}]`;
-  const rankOk = (heatmap as tf.Tensor).rank === (prepared.batched ? 3 : 2);
+  const [b, h, w] = images.shape;
+  const want = input.batched ? `[${b}, ${h}, ${w}]` : `[${h}, ${w}]`;
+  const rankOk = (heatmap as tf.Tensor).rank === (input.batched ? 3 : 2);
   if (!rankOk || maps.shape[0] !== b || maps.shape[1] !== h || maps.shape[2] !== w) {
     throw new InputError({
       fn,

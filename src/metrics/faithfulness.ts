@@ -7,10 +7,10 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { checkOptionKeys, intOption } from '../core/validate.js';
-import { OptionError, describeValue } from '../errors.js';
+import type { OptionSpec } from '../core/options.js';
+import { INVALID, integerOption, numberOption } from '../core/options.js';
 import type { ScoringOptions } from './common.js';
-import { SCORING_KEYS, checkMapsForInput, numberOption, prepareScoring, unbatch } from './common.js';
+import { SCORING_OPTIONS, checkMapsForInput, checkScoringCall, scoring, unbatch } from './common.js';
 
 export type { ScoringOptions } from './common.js';
 
@@ -71,15 +71,15 @@ export function confidenceChange(model: LayersModel, input: tf.Tensor, heatmap: 
 }
 
 function confidenceChangeIn(fn: string, model: unknown, input: unknown, heatmap: unknown, options: unknown): ConfidenceChange {
-  const o = checkOptionKeys(fn, options, SCORING_KEYS);
+  const call = checkScoringCall(fn, SCORING_OPTIONS, model, input, options);
   return tf.tidy(() => {
-    const s = prepareScoring(fn, model, input, o);
-    const maps = checkMapsForInput(fn, heatmap, s.prepared);
+    const s = scoring(call);
+    const maps = checkMapsForInput(fn, heatmap, call.input, s.images);
     const original = s.original ?? s.score(s.images, s.classIndex);
     const masked = s.score(tf.mul(s.images, maps) as tf.Tensor4D, s.classIndex);
     const drop = tf.divNoNan(tf.relu(tf.sub(original, masked)), original);
     const increase = tf.cast(tf.greater(masked, original), 'float32');
-    const b = s.prepared.batched;
+    const b = call.input.batched;
     return {
       original: unbatch(original, b),
       masked: unbatch(masked, b),
@@ -183,7 +183,18 @@ export type PerturbationCurve<C extends tf.Tensor = tf.Tensor, A extends tf.Tens
   classIndex: A;
 };
 
-const CURVE_KEYS = [...SCORING_KEYS, 'steps', 'baseline', 'blurSigma'] as const;
+const baselineOption: OptionSpec<PerturbationBaseline> = {
+  accepts: "'zeros', 'mean', 'blur' or a finite number",
+  default: (ctx) => (ctx.fn === 'deletion' ? 'zeros' : 'blur'),
+  check: (v) => (v === 'zeros' || v === 'mean' || v === 'blur' || (typeof v === 'number' && Number.isFinite(v)) ? v : INVALID),
+};
+
+const CURVE_OPTIONS = {
+  ...SCORING_OPTIONS,
+  steps: integerOption(32, 1, 1 << 20),
+  baseline: baselineOption,
+  blurSigma: numberOption(5, 0, true),
+} satisfies { readonly [K in keyof Required<PerturbationCurveOptions>]: OptionSpec<unknown> };
 
 /** 1-D Gaussian kernel weights (normalised) of the given radius. */
 function gaussian1d(sigma: number, radius: number): number[] {
@@ -211,18 +222,11 @@ function gaussianBlur(x: tf.Tensor4D, sigma: number): tf.Tensor4D {
   });
 }
 
-function baselineImages(fn: string, x: tf.Tensor4D, baseline: unknown, sigma: number): tf.Tensor4D {
+function baselineImages(x: tf.Tensor4D, baseline: PerturbationBaseline, sigma: number): tf.Tensor4D {
   if (baseline === 'zeros') return tf.zerosLike(x);
   if (baseline === 'mean') return tf.tidy(() => tf.add(tf.zerosLike(x), tf.mean(x, [1, 2], true)) as tf.Tensor4D);
   if (baseline === 'blur') return gaussianBlur(x, sigma);
-  if (typeof baseline === 'number' && Number.isFinite(baseline)) return tf.fill(x.shape, baseline) as tf.Tensor4D;
-  throw new OptionError({
-    fn,
-    argument: 'options.baseline',
-    expected: "must be 'zeros', 'mean', 'blur' or a finite number",
-    got: describeValue(baseline),
-    fix: `Omit it for the default (${fn === 'deletion' ? "'zeros'" : "'blur'"}).`,
-  });
+  return tf.fill(x.shape, baseline) as tf.Tensor4D;
 }
 
 /**
@@ -244,21 +248,20 @@ function perturbationCurve(
   heatmap: unknown,
   options: unknown,
 ): PerturbationCurve {
-  const o = checkOptionKeys(fn, options, CURVE_KEYS);
-  const steps = intOption(fn, o, 'steps', 32, 1, 1 << 20);
-  const sigma = numberOption(fn, o, 'blurSigma', 5, 0, true);
+  const call = checkScoringCall(fn, CURVE_OPTIONS, model, input, options);
+  const { steps, blurSigma, batchSize } = call.options;
   return tf.tidy(() => {
-    const s = prepareScoring(fn, model, input, o);
-    const maps = checkMapsForInput(fn, heatmap, s.prepared);
+    const s = scoring(call);
+    const maps = checkMapsForInput(fn, heatmap, call.input, s.images);
     const [b, h, w, c] = s.images.shape;
     const n = h * w;
-    const baseline = baselineImages(fn, s.images, o['baseline'] ?? (fn === 'deletion' ? 'zeros' : 'blur'), sigma);
+    const baseline = baselineImages(s.images, call.options.baseline, blurSigma);
     const ranks = saliencyRanks(tf.reshape(maps, [b, n]) as tf.Tensor2D);
     const counts = Array.from({ length: steps + 1 }, (_, k) => Math.round((k * n) / steps));
     const total = b * (steps + 1);
     const parts: tf.Tensor1D[] = [];
-    for (let start = 0; start < total; start += s.batchSize) {
-      const size = Math.min(s.batchSize, total - start);
+    for (let start = 0; start < total; start += batchSize) {
+      const size = Math.min(batchSize, total - start);
       parts.push(
         tf.tidy(() => {
           const ex = Array.from({ length: size }, (_, i) => Math.floor((start + i) / (steps + 1)));
@@ -280,7 +283,7 @@ function perturbationCurve(
     const left = tf.slice(curve, [0, 0], [b, steps]);
     const right = tf.slice(curve, [0, 1], [b, steps]);
     const auc = tf.sum(tf.mul(tf.mul(tf.add(left, right), 0.5), widths), 1);
-    const batched = s.prepared.batched;
+    const batched = call.input.batched;
     return {
       curve: unbatch(curve, batched),
       auc: unbatch(auc, batched),

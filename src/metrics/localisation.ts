@@ -6,9 +6,11 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { isTensor } from '../core/tensor.js';
-import { checkOptionKeys } from '../core/validate.js';
+import type { OptionSpec } from '../core/options.js';
+import { integerOption, numberOption, parseOptions, schemaFor } from '../core/options.js';
+import { pickColumn } from '../core/targets.js';
 import { InputError, OptionError, describeValue } from '../errors.js';
-import { checkMaps, numberOption, pickColumn } from './common.js';
+import { checkMaps } from './common.js';
 
 /**
  * An axis-aligned box `[y0, x0, y1, x1]` in pixels of the map (row, column), half-open like array
@@ -48,6 +50,15 @@ export interface CenterPriorOptions {
   /** Standard deviation of the Gaussian in pixels. Default: a quarter of `min(height, width)`. */
   sigma?: number | undefined;
 }
+
+const POINTING_GAME_OPTIONS = schemaFor<PointingGameOptions>()({ tolerance: numberOption(0, 0, false) });
+
+/** `sigma` of {@link centerPrior}: positive; the default depends on the map size (given as `sizes`). */
+const CENTER_PRIOR_OPTIONS = (height: number, width: number) =>
+  schemaFor<CenterPriorOptions>()({
+    batch: { ...integerOption(undefined, 1), fix: 'Omit it for one [H, W] map.' } as OptionSpec<number | undefined>,
+    sigma: { ...numberOption(Math.min(height, width) / 4, 0, true) },
+  });
 
 const isBox = (x: unknown): boolean => Array.isArray(x) && x.length === 4 && x.every((v) => typeof v === 'number');
 
@@ -186,8 +197,7 @@ export function pointingGame(heatmap: tf.Tensor3D, regions: Regions, options?: P
 export function pointingGame(heatmap: tf.Tensor, regions: Regions, options?: PointingGameOptions): tf.Tensor;
 export function pointingGame(heatmap: tf.Tensor, regions: Regions, options?: PointingGameOptions): tf.Tensor {
   const fn = 'pointingGame';
-  const o = checkOptionKeys(fn, options, ['tolerance']);
-  const tolerance = numberOption(fn, o, 'tolerance', 0, 0, false);
+  const { tolerance } = parseOptions(POINTING_GAME_OPTIONS, options, { fn });
   return tf.tidy(() => {
     const { maps, batched } = checkMaps(fn, 'heatmap', heatmap);
     const [b, h, w] = maps.shape;
@@ -285,16 +295,11 @@ export function centerPrior(height: number, width: number, options?: CenterPrior
       throw new OptionError({ fn, argument, expected: 'must be a positive integer', got: describeValue(v), fix: 'Pass the map size in pixels.' });
     }
   }
-  const o = checkOptionKeys(fn, options, ['batch', 'sigma']);
-  const batch = o['batch'];
-  if (batch !== undefined && (typeof batch !== 'number' || !Number.isInteger(batch) || batch < 1)) {
-    throw new OptionError({ fn, argument: 'options.batch', expected: 'must be a positive integer', got: describeValue(batch), fix: 'Omit it for one [H, W] map.' });
-  }
-  const sigma = numberOption(fn, o, 'sigma', Math.min(height, width) / 4, 0, true);
+  const { batch, sigma } = parseOptions(CENTER_PRIOR_OPTIONS(height, width), options, { fn });
   return tf.tidy(() => {
     const gy = tf.reshape(tf.square(tf.sub(tf.range(0, height, 1, 'float32'), (height - 1) / 2)), [height, 1]);
     const gx = tf.reshape(tf.square(tf.sub(tf.range(0, width, 1, 'float32'), (width - 1) / 2)), [1, width]);
     const map = tf.exp(tf.div(tf.add(gy, gx), -2 * sigma * sigma)) as tf.Tensor2D;
-    return batch === undefined ? map : (tf.tile(tf.expandDims(map, 0), [batch as number, 1, 1]) as tf.Tensor3D);
+    return batch === undefined ? map : (tf.tile(tf.expandDims(map, 0), [batch, 1, 1]) as tf.Tensor3D);
   });
 }

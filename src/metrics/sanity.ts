@@ -7,12 +7,14 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { modelGraph } from '../core/cam.js';
-import type { ContainerLike, LayerLike } from '../models/layers/keras-types.js';
+import type { OptionSpec } from '../core/options.js';
+import { INVALID, booleanOption, integerOption, numberOption, objectOption, oneOfOption, parseOptions, schemaFor } from '../core/options.js';
 import { isTensor } from '../core/tensor.js';
-import { boolOption, checkModel, checkOptionKeys, intOption } from '../core/validate.js';
-import { InputError, LayerError, OptionError, describeValue } from '../errors.js';
-import { checkMaps, numberOption } from './common.js';
+import { InputError, LayerError, ModelError, OptionError, describeValue } from '../errors.js';
+import type { LayerLike } from '../models/layers/keras-types.js';
+import type { LayersExplainable } from '../models/layers/model.js';
+import { explainableModel } from '../models/index.js';
+import { checkMaps } from './common.js';
 
 /** Checks two map arguments of one shape; returns them as `[B,H,W]` and whether they were batched. */
 function checkMapPair(fn: string, a: unknown, b: unknown): { a: tf.Tensor3D; b: tf.Tensor3D; batched: boolean } {
@@ -98,6 +100,16 @@ export interface SsimOptions {
   dataRange?: number | undefined;
 }
 
+const SSIM_OPTIONS = schemaFor<SsimOptions>()({
+  windowSize: {
+    accepts: 'an odd integer in [1, 65535]',
+    default: 11,
+    check: (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 1 && v < 65536 && v % 2 === 1 ? v : INVALID),
+  } satisfies OptionSpec<number>,
+  sigma: numberOption(1.5, 0, true),
+  dataRange: numberOption(1, 0, true),
+});
+
 /**
  * Structural similarity (Wang et al., "Image Quality Assessment: From Error Visibility to Structural
  * Similarity", IEEE TIP 2004) between two maps, per example: the mean over windows of
@@ -129,13 +141,7 @@ export function ssim(a: tf.Tensor3D, b: tf.Tensor3D, options?: SsimOptions): tf.
 export function ssim(a: tf.Tensor, b: tf.Tensor, options?: SsimOptions): tf.Tensor;
 export function ssim(a: tf.Tensor, b: tf.Tensor, options?: SsimOptions): tf.Tensor {
   const fn = 'ssim';
-  const o = checkOptionKeys(fn, options, ['windowSize', 'sigma', 'dataRange']);
-  const win = intOption(fn, o, 'windowSize', 11, 1, 1 << 16);
-  if (win % 2 === 0) {
-    throw new OptionError({ fn, argument: 'options.windowSize', expected: 'must be odd', got: String(win), fix: 'Omit it for the default (11).' });
-  }
-  const sigma = numberOption(fn, o, 'sigma', 1.5, 0, true);
-  const range = numberOption(fn, o, 'dataRange', 1, 0, true);
+  const { windowSize: win, sigma, dataRange: range } = parseOptions(SSIM_OPTIONS, options, { fn });
   return tf.tidy(() => {
     const p = checkMapPair(fn, a, b);
     const [n, h, w] = p.a.shape;
@@ -264,9 +270,22 @@ function seedFor(seed: number, key: string): number {
   return (h & 0x7fffffff) || 1;
 }
 
+const SANITY_OPTIONS = schemaFor<SanityCheckOptions>()({
+  methodOptions: objectOption<Record<string, unknown>>("Pass the method's options, e.g. { layer: 'last_conv' }."),
+  mode: oneOfOption(['cascading', 'independent'], 'cascading', "Omit it for 'cascading'."),
+  layers: {
+    accepts: 'a non-empty array of layer paths (or arrays of paths), output side first',
+    default: undefined,
+    check: (v) => (Array.isArray(v) && v.length > 0 ? (v as ReadonlyArray<string | readonly string[]>) : INVALID),
+  } satisfies OptionSpec<ReadonlyArray<string | readonly string[]> | undefined>,
+  seed: integerOption(0, 0, 2 ** 31 - 1),
+  pinTarget: booleanOption(true),
+  keepMaps: booleanOption(false),
+});
+
 /** Layers with weights, top (output) first, by path; each layer once (its last call). */
-function weightedLayers(fn: string, model: ContainerLike): Map<string, LayerLike> {
-  const graph = modelGraph(fn, model);
+function weightedLayers(model: LayersExplainable): Map<string, LayerLike> {
+  const graph = model.graph;
   const seen = new Set<LayerLike>();
   const out = new Map<string, LayerLike>();
   for (let i = graph.steps.length - 1; i >= 0; i--) {
@@ -283,19 +302,10 @@ function layerVariables(layer: LayerLike): VariableLike[] {
   return (layer['weights'] as VariableLike[]).filter((v) => v != null && typeof v.read === 'function');
 }
 
-function resolveGroups(fn: string, model: ContainerLike, spec: unknown): Group[] {
-  const layers = weightedLayers(fn, model);
+function resolveGroups(fn: string, model: LayersExplainable, spec: ReadonlyArray<string | readonly string[]> | undefined): Group[] {
+  const layers = weightedLayers(model);
   if (spec === undefined) {
     return [...layers.keys()].map((path) => groupOf([path], layers));
-  }
-  if (!Array.isArray(spec) || spec.length === 0) {
-    throw new OptionError({
-      fn,
-      argument: 'options.layers',
-      expected: 'must be a non-empty array of layer paths (or arrays of paths), output side first',
-      got: describeValue(spec),
-      fix: `Omit it to randomise every layer with weights: ${[...layers.keys()].join(', ')}.`,
-    });
   }
   const byName = new Map<string, string[]>();
   for (const path of layers.keys()) {
@@ -403,7 +413,16 @@ export function sanityCheck<I, O extends object>(
   options?: SanityCheckOptions<O>,
 ): SanityCheckResult {
   const fn = 'sanityCheck';
-  const m = checkModel(fn, model);
+  const explainable = explainableModel(fn, model);
+  if (explainable.kind !== 'layers') {
+    throw new ModelError({
+      fn,
+      argument: 'model',
+      expected: 'must be a tf.LayersModel (its weights are variables tfcam can randomise and restore)',
+      got: `a ${explainable.kind} model`,
+      fix: 'Run the sanity check on the LayersModel version of the network.',
+    });
+  }
   if (typeof method !== 'function') {
     throw new OptionError({
       fn,
@@ -413,19 +432,8 @@ export function sanityCheck<I, O extends object>(
       fix: 'Pass e.g. gradCam or gradCamPlusPlus.',
     });
   }
-  const o = checkOptionKeys(fn, options, ['methodOptions', 'mode', 'layers', 'seed', 'pinTarget', 'keepMaps']);
-  const mode = o['mode'] ?? 'cascading';
-  if (mode !== 'cascading' && mode !== 'independent') {
-    throw new OptionError({ fn, argument: 'options.mode', expected: "must be 'cascading' or 'independent'", got: describeValue(mode), fix: "Omit it for 'cascading'." });
-  }
-  const seed = intOption(fn, o, 'seed', 0, 0, 2 ** 31 - 1);
-  const pinTarget = boolOption(fn, o, 'pinTarget', true);
-  const keepMaps = boolOption(fn, o, 'keepMaps', false);
-  const methodOptions = o['methodOptions'];
-  if (methodOptions !== undefined && (methodOptions === null || typeof methodOptions !== 'object' || Array.isArray(methodOptions))) {
-    throw new OptionError({ fn, argument: 'options.methodOptions', expected: 'must be an object', got: describeValue(methodOptions), fix: "Pass the method's options, e.g. { layer: 'last_conv' }." });
-  }
-  const groups = resolveGroups(fn, m, o['layers']);
+  const { mode, seed, pinTarget, keepMaps, methodOptions, layers } = parseOptions(SANITY_OPTIONS, options, { fn });
+  const groups = resolveGroups(fn, explainable as LayersExplainable, layers);
   const baseOptions = { ...((methodOptions ?? {}) as Record<string, unknown>) };
 
   const run = (opts: Record<string, unknown>): ExplanationLike => {

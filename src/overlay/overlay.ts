@@ -5,8 +5,11 @@
  * @module
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { isTensor } from '../core/tensor.js';
-import { boolOption, checkOptionKeys, defaultValidate } from '../core/validate.js';
+import { checkTensor, isTensor } from '../core/tensor.js';
+import type { OptionSpec } from '../core/options.js';
+import { INVALID, booleanOption, numberOption, parseOptions, schemaFor } from '../core/options.js';
+import { resizeMaps } from '../core/postprocess.js';
+import { validateOption } from '../pipeline/cam-options.js';
 import { InputError, OptionError, describeValue } from '../errors.js';
 import type { ColormapName, ColormapTable } from './colormaps.js';
 import { COLORMAPS, COLORMAP_NAMES } from './colormaps.js';
@@ -49,7 +52,27 @@ export interface OverlayOptions {
   validate?: boolean | undefined;
 }
 
-const OVERLAY_OPTION_KEYS = ['colormap', 'alpha', 'imageRange', 'rescale', 'validate'] as const;
+
+const OVERLAY_OPTIONS = schemaFor<OverlayOptions>()({
+  colormap: {
+    accepts: 'a colormap',
+    default: COLORMAPS.jet as CheckedColormap,
+    check: (v, ctx) => checkColormap(ctx.fn, 'options.colormap', v),
+  } satisfies OptionSpec<CheckedColormap>,
+  alpha: {
+    ...numberOption(0.5, 0, false, 1),
+    accepts: "a number in [0, 1] (the heatmap's weight)",
+    fix: "Omit it for the default (0.5). pytorch-grad-cam's image_weight w corresponds to alpha = 1 - w.",
+  },
+  imageRange: {
+    accepts: "'0-255' or '0-1'",
+    default: undefined,
+    fix: "Omit it for the default ('0-255' for an int32 image, '0-1' for a float32 one).",
+    check: (v) => (v === '0-255' || v === '0-1' ? v : INVALID),
+  } satisfies OptionSpec<ImageRange | undefined>,
+  rescale: booleanOption(true),
+  validate: validateOption,
+});
 
 /** The built-in names as quoted text, for messages. */
 const colormapList = (): string => COLORMAP_NAMES.map((n) => `'${n}'`).join(', ');
@@ -130,68 +153,15 @@ function tableTensor(table: CheckedColormap): tf.Tensor2D {
   return tf.tensor2d(flat, [256, 3], 'float32');
 }
 
-/** Checks that `x` is a live, non-empty numeric tensor of one of `ranks`; returns it typed. */
-function checkTensor(
-  fn: string,
-  argument: string,
-  x: unknown,
-  ranks: readonly number[],
-  shapes: string,
-  rankFix: string,
-): tf.Tensor {
-  if (!isTensor(x)) {
-    throw new InputError({
-      fn,
-      argument,
-      expected: `must be a tf.Tensor of shape ${shapes}`,
-      got: describeValue(x),
-      fix: 'Convert the data first, e.g. tf.tensor(data, shape) or tf.browser.fromPixels(img).',
-    });
-  }
-  if (x.isDisposed) {
-    throw new InputError({
-      fn,
-      argument,
-      expected: 'must be a live tensor',
-      got: 'a disposed tensor',
-      fix: 'Do not dispose it before the call (or call outside the tf.tidy that disposed it).',
-    });
-  }
-  if (!ranks.includes(x.rank)) {
-    throw new InputError({ fn, argument, expected: `must have shape ${shapes}`, got: describeValue(x), fix: rankFix });
-  }
-  if (x.dtype !== 'float32' && x.dtype !== 'int32') {
-    throw new InputError({
-      fn,
-      argument,
-      expected: 'must be a float32 or int32 tensor',
-      got: describeValue(x),
-      fix: "Cast it first, e.g. tf.cast(x, 'float32').",
-    });
-  }
-  if (x.size === 0) {
-    throw new InputError({
-      fn,
-      argument,
-      expected: 'must not be empty',
-      got: describeValue(x),
-      fix: 'Pass a tensor with at least one pixel (and one example).',
-    });
-  }
-  return x;
-}
-
 const HEATMAP_SHAPES = '[H, W] or [B, H, W]';
 
 function checkHeatmap(fn: string, x: unknown): tf.Tensor2D | tf.Tensor3D {
-  return checkTensor(
-    fn,
-    'heatmap',
-    x,
-    [2, 3],
-    HEATMAP_SHAPES,
-    'Drop a trailing channel axis with tf.squeeze(heatmap, [-1]), or pass one map [H, W] or a batch [B, H, W].',
-  ) as tf.Tensor2D | tf.Tensor3D;
+  return checkTensor(fn, 'heatmap', x, {
+    ranks: [2, 3],
+    shapes: HEATMAP_SHAPES,
+    fix: 'Drop a trailing channel axis with tf.squeeze(heatmap, [-1]), or pass one map [H, W] or a batch [B, H, W].',
+    floatOrInt: true,
+  }) as tf.Tensor2D | tf.Tensor3D;
 }
 
 /**
@@ -252,39 +222,6 @@ export function applyColormap(heatmap: tf.Tensor, colormap: Colormap = 'jet'): t
   const map = checkHeatmap(fn, heatmap);
   const table = checkColormap(fn, 'colormap', colormap);
   return tf.tidy(() => colorize(map, table));
-}
-
-/** Reads the `alpha` option: a number in [0, 1]. */
-function alphaOption(fn: string, o: Record<string, unknown>): number {
-  const v = o['alpha'];
-  if (v === undefined) return 0.5;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 1) {
-    throw new OptionError({
-      fn,
-      argument: 'options.alpha',
-      expected: "must be a number in [0, 1] (the heatmap's weight)",
-      got: describeValue(v),
-      fix: "Omit it for the default (0.5). pytorch-grad-cam's image_weight w corresponds to alpha = 1 - w.",
-    });
-  }
-  return v;
-}
-
-/** Reads the `imageRange` option, defaulting by the image's dtype. */
-function rangeOption(fn: string, o: Record<string, unknown>, dtype: string): ImageRange {
-  const v = o['imageRange'];
-  const dflt: ImageRange = dtype === 'int32' ? '0-255' : '0-1';
-  if (v === undefined) return dflt;
-  if (v !== '0-255' && v !== '0-1') {
-    throw new OptionError({
-      fn,
-      argument: 'options.imageRange',
-      expected: "must be '0-255' or '0-1'",
-      got: describeValue(v),
-      fix: `Omit it for the default ('${dflt}' for a ${dtype} image).`,
-    });
-  }
-  return v;
 }
 
 /** Throws if the image holds non-finite values or values outside its declared range. */
@@ -397,14 +334,12 @@ export function overlay(
 export function overlay(image: tf.Tensor, heatmap: tf.Tensor, options?: OverlayOptions): tf.Tensor;
 export function overlay(image: tf.Tensor, heatmap: tf.Tensor, options?: OverlayOptions): tf.Tensor {
   const fn = 'overlay';
-  const img = checkTensor(
-    fn,
-    'image',
-    image,
-    [3, 4],
-    '[H, W, 3] or [B, H, W, 3]',
-    'Pass one RGB image [H, W, 3] or a batch [B, H, W, 3].',
-  );
+  const img = checkTensor(fn, 'image', image, {
+    ranks: [3, 4],
+    shapes: '[H, W, 3] or [B, H, W, 3]',
+    fix: 'Pass one RGB image [H, W, 3] or a batch [B, H, W, 3].',
+    floatOrInt: true,
+  });
   const channels = img.shape[img.rank - 1] as number;
   if (channels !== 3) {
     throw new InputError({
@@ -433,13 +368,11 @@ export function overlay(image: tf.Tensor, heatmap: tf.Tensor, options?: OverlayO
     });
   }
 
-  const o = checkOptionKeys(fn, options, OVERLAY_OPTION_KEYS);
-  const table = checkColormap(fn, 'options.colormap', o['colormap'] === undefined ? 'jet' : o['colormap']);
-  const alpha = alphaOption(fn, o);
-  const range = rangeOption(fn, o, img.dtype);
-  const rescale = boolOption(fn, o, 'rescale', true);
-  const validate = boolOption(fn, o, 'validate', defaultValidate());
-  if (validate) checkImageValues(fn, img, range);
+  const o = parseOptions(OVERLAY_OPTIONS, options, { fn });
+  const { alpha, rescale } = o;
+  const table = o.colormap;
+  const range: ImageRange = o.imageRange ?? (img.dtype === 'int32' ? '0-255' : '0-1');
+  if (o.validate) checkImageValues(fn, img, range);
 
   const batched = imageBatch !== null || mapBatch !== null;
   const height = img.shape[img.rank - 3] as number;
@@ -453,11 +386,8 @@ export function overlay(image: tf.Tensor, heatmap: tf.Tensor, options?: OverlayO
     // Heatmap as float32 [Bh, H, W].
     let m: tf.Tensor = map.dtype === 'float32' ? map : tf.cast(map, 'float32');
     if (m.rank === 2) m = tf.expandDims(m, 0);
-    const [mb, mh, mw] = m.shape as [number, number, number];
-    if (mh !== height || mw !== width) {
-      const resized = tf.image.resizeBilinear(tf.reshape(m, [mb, mh, mw, 1]) as tf.Tensor4D, [height, width], false, true);
-      m = tf.reshape(resized, [mb, height, width]);
-    }
+    const [, mh, mw] = m.shape as [number, number, number];
+    if (mh !== height || mw !== width) m = resizeMaps(m as tf.Tensor3D, [height, width]);
 
     // Blend (broadcasting a batch of 1 against a batch of B), as pytorch-grad-cam does in float32.
     const heat = colorize(m, table);

@@ -12,20 +12,21 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyStock } from '../../src/models/layers/applier.js';
 import type { Step } from '../../src/models/layers/graph.js';
-import { activationsAndGradientsIn, parseCamOptions, prologue } from '../../src/core/cam.js';
-import { runBody } from '../../src/models/layers/runner.js';
 import type { ContainerLike } from '../../src/models/layers/keras-types.js';
-import { gradCam } from '../../src/index.js';
+import { layersExplainable } from '../../src/models/layers/model.js';
+import type { Plan } from '../../src/models/layers/plan.js';
+import { planOf } from '../../src/models/layers/plan.js';
+import { runBody } from '../../src/models/layers/runner.js';
+import { activationsAndGradients, gradCam } from '../../src/index.js';
 import { buildInceptionV3, buildMobileNetV2 } from '../helpers/architectures.js';
 import { avgPoolSameReference, onCpu } from '../helpers/reference.js';
 
 type Weighted = { read(): tf.Tensor };
 
-/** tfcam's passes for one layer and class (inside a tidy). */
-function passes(m: ContainerLike, x: tf.Tensor4D, layer: string, cls: number): ReturnType<typeof activationsAndGradientsIn> {
-  const opts = parseCamOptions('t', m, { layer, target: cls });
-  const { prepared, target } = prologue('t', m, x, opts);
-  return activationsAndGradientsIn('t', m, prepared, target, opts, { layer });
+/** tfcam's body/head split of the model at `layer` (its plan). */
+function planAt(m: ContainerLike, layer: string): Plan {
+  const resolved = layersExplainable('t', m).resolveLayer('t', layer, undefined, 0);
+  return planOf(m, resolved.id as number, 0) as Plan;
 }
 
 /** One layer of the reference head. */
@@ -52,7 +53,7 @@ async function referenceWeights(model: tfl.LayersModel, x: tf.Tensor4D, layer: s
   return onCpu(() =>
     tf.tidy(() => {
       const m = model as unknown as ContainerLike;
-      const plan = passes(m, x, layer, cls).plan;
+      const plan = planAt(m, layer);
       const frontier = runBody(plan, [x]);
       const g = tf.grad((a: tf.Tensor) => {
         const values = new Map<number, tf.Tensor>(frontier);
@@ -71,9 +72,8 @@ async function referenceWeights(model: tfl.LayersModel, x: tf.Tensor4D, layer: s
 /** Grad-CAM weights as tfcam computes them (mean of dS/dA over space). */
 function tfcamWeights(model: tfl.LayersModel, x: tf.Tensor4D, layer: string, cls: number): number[] {
   return tf.tidy(() => {
-    const m = model as unknown as ContainerLike;
-    const ag = passes(m, x, layer, cls);
-    return Array.from(tf.mean(ag.gradients as tf.Tensor4D, [0, 1, 2]).dataSync());
+    const ag = activationsAndGradients(model, x, { layer, target: cls });
+    return Array.from(tf.mean(ag.gradients, [0, 1, 2]).dataSync());
   });
 }
 

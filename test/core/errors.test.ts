@@ -184,7 +184,7 @@ describe('gradCam errors: typed, explicit, leak-free, model untouched', () => {
 
     it('rejects a target function returning the wrong shape', () => {
       expectThrowsClean(() => call(seq.model, x, { target: (o: tf.Tensor) => tf.sum(o) }), TargetError, /'target' as a function must return a Tensor1D of 2 scores \(one per example\), but got a float32 tensor of shape \[\]/);
-      expectThrowsClean(() => call(seq.model, x, { target: () => 3 }), TargetError, /must return a Tensor1D of 2 scores, but got 3/);
+      expectThrowsClean(() => call(seq.model, x, { target: () => 3 }), TargetError, /must return a Tensor1D of 2 scores \(one per example\), but got 3/);
     });
 
     it('rejects a target of the wrong type', () => {

@@ -208,9 +208,10 @@ describe('guided functions leave no trace', () => {
     expect(tf.memory().numTensors).toBe(start);
     expectThrowsClean(() => guidedBackprop(t.model, t.input as tf.Tensor4D, { layer: 'c1' } as never), OptionError, /^guidedBackprop: 'options\.layer' is not a known option/);
     expectThrowsClean(() => guidedGradCam(t.model, t.input as tf.Tensor4D, { target: 9 }), Error, /'target' must be a class index in \[0, 4\]/);
-    expectThrowsClean(() => guidedGradCam(t.model, t.input as tf.Tensor4D, { resize: false }), OptionError, /^guidedGradCam: 'options\.resize' must be true/);
+    // The map is always resized to the input: resize is not an option of guidedGradCam.
+    expectThrowsClean(() => guidedGradCam(t.model, t.input as tf.Tensor4D, { resize: false } as never), OptionError, /^guidedGradCam: 'options\.resize' is not a known option/);
     const vec = tf.ones([3]);
-    expectThrowsClean(() => deprocessGradients(vec as unknown as tf.Tensor3D), InputError, /^deprocessGradients: 'gradients' must be a \[H, W, C\] or \[B, H, W, C\] tensor, but got a float32 tensor of shape \[3\]/);
+    expectThrowsClean(() => deprocessGradients(vec as unknown as tf.Tensor3D), InputError, /^deprocessGradients: 'gradients' must have shape \[H, W, C\] or \[B, H, W, C\], but got a float32 tensor of shape \[3\]/);
     vec.dispose();
     expectModelUnchanged(t.model, t.input, before);
     t.model.dispose();

@@ -244,7 +244,7 @@ describe('averageDrop, increaseInConfidence, confidenceChange', () => {
     expectThrowsClean(() => increaseInConfidence(model, ones, wrong, { batchSize: 0 }), OptionError,
       /^increaseInConfidence: 'options\.batchSize' must be an integer in \[1, 1048576\], but got 0\./);
     expectThrowsClean(() => confidenceChange(model, ones, wrong, { outputIndex: 1 }), OptionError,
-      /^confidenceChange: 'options\.outputIndex' must be an integer in \[0, 0\], but got 1\./);
+      /^confidenceChange: 'options\.outputIndex' must be an integer in \[0, 0\] \(the model has 1 output\), but got 1\./);
     expectThrowsClean(() => confidenceChange(model, ones, wrong, { steps: 2 } as never), OptionError, /^confidenceChange: 'options\.steps' is not a known option/);
     wrong.dispose();
   });

@@ -94,7 +94,7 @@ describe('energyInBox', () => {
     const map = tf.ones([2, 3, 3]);
     const flat = tf.ones([4]);
     expectThrowsClean(() => energyInBox(flat, [0, 0, 1, 1]), InputError,
-      /^energyInBox: 'heatmap' must have rank 2 \[H, W\] or 3 \[B, H, W\], but got a float32 tensor of shape \[4\]\./);
+      /^energyInBox: 'heatmap' must have shape \[H, W\] or \[B, H, W\], but got a float32 tensor of shape \[4\]\./);
     expectThrowsClean(() => energyInBox(map, [[0, 0, 1, 1]]), InputError,
       /^energyInBox: 'regions' must hold one box \(or an array of boxes\) per map \(2\), a box tensor \[2, 4\] or a mask tensor \[2, 3, 3\], but got an array of length 1\./);
     expectThrowsClean(() => energyInBox(map, [[0, 0, 1, 1], [2, 0, 1, 1]]), InputError,

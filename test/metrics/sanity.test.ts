@@ -74,7 +74,7 @@ describe('ssim', () => {
 
   it('rejects an even window', () => {
     const a = tf.ones([4, 4]);
-    expectThrowsClean(() => ssim(a, a, { windowSize: 4 }), OptionError, /^ssim: 'options\.windowSize' must be odd, but got 4\./);
+    expectThrowsClean(() => ssim(a, a, { windowSize: 4 }), OptionError, /^ssim: 'options\.windowSize' must be an odd integer in \[1, 65535\], but got 4\./);
     a.dispose();
   });
 });

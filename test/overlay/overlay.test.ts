@@ -330,7 +330,7 @@ describe('overlay', () => {
     expectThrowNoLeak(() => call(image, heat, { alpha: -0.1 }), OptionError, /'options\.alpha' must be a number in \[0, 1\]/);
     expectThrowNoLeak(() => call(image, heat, { alpha: Number.NaN }), OptionError, /'options\.alpha' must be a number in \[0, 1\].*but got NaN/);
     expectThrowNoLeak(() => call(image, heat, { alpha: '0.5' }), OptionError, /'options\.alpha' must be a number in \[0, 1\].*but got '0\.5'/);
-    expectThrowNoLeak(() => call(image, heat, { imageRange: '0-256' }), OptionError, /^overlay: 'options\.imageRange' must be '0-255' or '0-1', but got '0-256'\. Omit it for the default \('0-255' for a int32 image\)\./);
+    expectThrowNoLeak(() => call(image, heat, { imageRange: '0-256' }), OptionError, /^overlay: 'options\.imageRange' must be '0-255' or '0-1', but got '0-256'\. Omit it for the default \('0-255' for an int32 image, '0-1' for a float32 one\)\./);
     expectThrowNoLeak(() => call(image, heat, { rescale: 1 }), OptionError, /'options\.rescale' must be true or false, but got 1\./);
     expectThrowNoLeak(() => call(image, heat, { validate: 'yes' }), OptionError, /'options\.validate' must be true or false/);
 

@@ -306,15 +306,14 @@ export function applyStock(step: Step, inputs: tf.Tensor[]): tf.Tensor[] {
 }
 
 /**
- * True when the step's layer ends in softmax or sigmoid, so explaining "logits" means skipping it:
+ * The squashing the step's layer ends in, which explaining "logits" skips (null for none):
  * `Dense`/conv layers with `activation: 'softmax' | 'sigmoid'`, `Activation('softmax' | 'sigmoid')`
  * and `Softmax` layers.
  */
-export function endsInSquashing(step: Step): boolean {
-  const cls = step.layer.getClassName();
-  if (cls === 'Softmax') return true;
+export function squashingOf(step: Step): 'softmax' | 'sigmoid' | null {
+  if (step.layer.getClassName() === 'Softmax') return 'softmax';
   const name = activationName(step.layer['activation']);
-  return name !== null && SQUASHING.has(name);
+  return name === 'softmax' || name === 'sigmoid' ? name : null;
 }
 
 /**

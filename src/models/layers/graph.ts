@@ -53,6 +53,12 @@ export interface FlatGraph {
   readonly producer: readonly number[];
   /** Total number of value ids. */
   readonly numValues: number;
+  /**
+   * Value id of every symbolic tensor of the top-level graph (by `SymbolicTensor.id`), including
+   * the tensors of nested models that tfjs-layers inlined into it (a model added as the first layer
+   * of a Sequential is wired in by its own tensors, with no call of its own).
+   */
+  readonly tensorValues: ReadonlyMap<number, number>;
 }
 
 /** Thrown (internally) when the graph cannot be flattened; converted to a ModelError by the caller. */
@@ -73,6 +79,8 @@ export function flattenModel(model: ContainerLike): FlatGraph {
   };
 
   const inputValues = model.inputs.map(() => newValue(-1));
+  const paths = hierarchyPaths(model);
+  let topLevel: Map<number, number> | null = null;
 
   /** Expands `container` with its inputs bound to `boundInputs`; returns its output value ids. */
   const expand = (
@@ -83,6 +91,7 @@ export function flattenModel(model: ContainerLike): FlatGraph {
   ): number[] => {
     if (depth > 64) throw new GraphStructureError('models are nested more than 64 deep');
     const memo = new Map<number, number>();
+    topLevel ??= memo;
     container.inputs.forEach((st, i) => {
       const v = boundInputs[i];
       if (v === undefined) throw new GraphStructureError(`missing input ${i} for '${container.name}'`);
@@ -154,7 +163,7 @@ export function flattenModel(model: ContainerLike): FlatGraph {
           steps.push({
             index,
             layer,
-            path: `${prefix}${layer.name}`,
+            path: paths.get(layer) ?? `${prefix}${layer.name}`,
             inputs: inVals,
             outputs: outVals,
             outputShapes: frame.node.outputTensors.map((t) => t.shape),
@@ -170,7 +179,31 @@ export function flattenModel(model: ContainerLike): FlatGraph {
   };
 
   const outputValues = expand(model, inputValues, '', 0);
-  return { steps, containerCalls, inputValues, outputValues, producer, numValues };
+  const tensorValues = topLevel ?? new Map<number, number>();
+  return { steps, containerCalls, inputValues, outputValues, producer, numValues, tensorValues };
+}
+
+/**
+ * The path of every layer as the user sees it in `model.layers` (nested models' layers as
+ * `'base/conv'`, recursively), for layers that appear exactly once in that tree. tfjs-layers inlines
+ * a model added as the first layer of a Sequential into the Sequential's graph, so the graph walk
+ * alone would miss the `'base/'`; shared layers (in several models) keep the walk's path.
+ */
+export function hierarchyPaths(model: ContainerLike): Map<LayerLike, string> {
+  const found = new Map<LayerLike, string | null>();
+  const visit = (container: ContainerLike, prefix: string, depth: number): void => {
+    if (depth > 64) return;
+    for (const layer of container.layers) {
+      if (layer.getClassName() === 'InputLayer') continue;
+      const path = `${prefix}${layer.name}`;
+      found.set(layer, found.has(layer) && found.get(layer) !== path ? null : path);
+      if (isContainer(layer)) visit(layer, `${path}/`, depth + 1);
+    }
+  };
+  visit(model, '', 0);
+  const out = new Map<LayerLike, string>();
+  for (const [layer, path] of found) if (path !== null) out.set(layer, path);
+  return out;
 }
 
 /** Steps whose outputs `value` depends on (its ancestors), as a boolean mask over steps. */

@@ -5,10 +5,11 @@
  * @module
  */
 import { LayerError, UnsupportedError, describeValue } from '../../errors.js';
+import type { LayerInfo } from '../explainable.js';
 import type { FlatGraph } from './graph.js';
-import { ancestorsOf } from './graph.js';
+import { ancestorsOf, hierarchyPaths } from './graph.js';
 import type { ContainerLike, LayerLike } from './keras-types.js';
-import { isLayer } from './keras-types.js';
+import { isContainer, isLayer } from './keras-types.js';
 
 /** A resolved target: one value of the flattened graph. */
 export interface ResolvedLayer {
@@ -27,7 +28,7 @@ interface Occurrence extends ResolvedLayer {
 }
 
 /** Every place a layer (or nested model) produces a value, in topological order. */
-function occurrences(graph: FlatGraph): Occurrence[] {
+function occurrences(model: ContainerLike, graph: FlatGraph): Occurrence[] {
   const out: Occurrence[] = [];
   for (const s of graph.steps) {
     out.push({
@@ -47,6 +48,15 @@ function occurrences(graph: FlatGraph): Occurrence[] {
       order: c.outputs[0] as number,
     });
   }
+  // Nested models tfjs-layers inlined (the first layer of a Sequential): no call of their own, but
+  // their output is a value of the graph.
+  const called = new Set<LayerLike>(graph.containerCalls.map((c) => c.layer));
+  for (const [layer, path] of hierarchyPaths(model)) {
+    if (!isContainer(layer) || called.has(layer)) continue;
+    const st = layer.outputs[0];
+    const value = st === undefined ? undefined : graph.tensorValues.get(st.id);
+    if (st !== undefined && value !== undefined) out.push({ value, path, shape: st.shape, layer, order: value });
+  }
   return out.sort((a, b) => a.order - b.order);
 }
 
@@ -60,8 +70,8 @@ function spatialSize(shape: ReadonlyArray<number | null>): number {
 }
 
 /** Paths of layers with a rank-4 output, for "use one of" hints. */
-function candidateList(graph: FlatGraph, needed: boolean[] | null): string {
-  const names = occurrences(graph)
+function candidateList(model: ContainerLike, graph: FlatGraph, needed: boolean[] | null): string {
+  const names = occurrences(model, graph)
     .filter((o) => isSpatial(o.shape) && (needed === null || isNeeded(graph, o.value, needed)))
     .map((o) => o.path);
   const unique = [...new Set(names)];
@@ -73,6 +83,21 @@ function candidateList(graph: FlatGraph, needed: boolean[] | null): string {
 function isNeeded(graph: FlatGraph, value: number, needed: boolean[]): boolean {
   const p = graph.producer[value] ?? -1;
   return p >= 0 && needed[p] === true;
+}
+
+/**
+ * Every layer (or nested model) with a rank-4 output, in execution order, once per path: what
+ * `listLayers` reports.
+ */
+export function candidateLayers(model: ContainerLike, graph: FlatGraph): LayerInfo[] {
+  const seen = new Set<string>();
+  const out: LayerInfo[] = [];
+  for (const o of occurrences(model, graph)) {
+    if (!isSpatial(o.shape) || seen.has(o.path)) continue;
+    seen.add(o.path);
+    out.push({ name: o.path, op: o.layer.getClassName(), shape: o.shape });
+  }
+  return out;
 }
 
 /**
@@ -96,7 +121,7 @@ export function resolveLayer(
       if (s === undefined || !needed[i]) continue;
       const shape = s.outputShapes[0] ?? [];
       if (isSpatial(shape) && spatialSize(shape) > 1 && s.layer['dataFormat'] !== 'channelsFirst') {
-        return pick(fn, graph, [{ value: s.outputs[0] as number, path: s.path, shape, layer: s.layer, order: i }], node, s.path, needed);
+        return pick(fn, model, graph, [{ value: s.outputs[0] as number, path: s.path, shape, layer: s.layer, order: i }], node, s.path, needed);
       }
     }
     throw new LayerError({
@@ -108,7 +133,7 @@ export function resolveLayer(
     });
   }
 
-  const all = occurrences(graph);
+  const all = occurrences(model, graph);
   let matches: Occurrence[];
   let label: string;
   if (typeof ref === 'string') {
@@ -121,7 +146,7 @@ export function resolveLayer(
         argument: 'layer',
         expected: 'must name a layer of the model',
         got: label,
-        fix: `Use one of: ${candidateList(graph, needed)} (nested layers as 'model/layer').`,
+        fix: `Use one of: ${candidateList(model, graph, needed)} (nested layers as 'model/layer').`,
       });
     }
     const layers = new Set(matches.map((m) => m.layer));
@@ -154,7 +179,7 @@ export function resolveLayer(
         argument: 'layer',
         expected: 'must select a layer with an output tensor (not an input layer)',
         got: `${label}, a ${layer.getClassName()}`,
-        fix: `Use one of: ${candidateList(graph, needed)}.`,
+        fix: `Use one of: ${candidateList(model, graph, needed)}.`,
       });
     }
   } else if (isLayer(ref)) {
@@ -166,7 +191,7 @@ export function resolveLayer(
         argument: 'layer',
         expected: 'must be a layer of this model (or of a model nested in it)',
         got: `${label}, which is not part of it`,
-        fix: `Use one of: ${candidateList(graph, needed)}.`,
+        fix: `Use one of: ${candidateList(model, graph, needed)}.`,
       });
     }
   } else {
@@ -175,14 +200,15 @@ export function resolveLayer(
       argument: 'layer',
       expected: 'must be a layer name, an index into model.layers, or a Layer object',
       got: describeValue(ref),
-      fix: `Use one of: ${candidateList(graph, needed)}.`,
+      fix: `Use one of: ${candidateList(model, graph, needed)}.`,
     });
   }
-  return pick(fn, graph, matches, node, label, needed);
+  return pick(fn, model, graph, matches, node, label, needed);
 }
 
 function pick(
   fn: string,
+  model: ContainerLike,
   graph: FlatGraph,
   matches: Occurrence[],
   node: number | undefined,
@@ -219,7 +245,7 @@ function pick(
       argument: 'layer',
       expected: 'must have a rank-4 output [batch, height, width, channels]',
       got: `${label} with output shape [${chosen.shape.map((d) => (d === null ? 'null' : d)).join(', ')}]`,
-      fix: `Pick a convolutional block instead, e.g. one of: ${candidateList(graph, needed)}.`,
+      fix: `Pick a convolutional block instead, e.g. one of: ${candidateList(model, graph, needed)}.`,
     });
   }
   if (chosen.layer['dataFormat'] === 'channelsFirst') {
@@ -237,7 +263,7 @@ function pick(
       argument: 'layer',
       expected: 'must be connected to the explained model output',
       got: `${label}, which the output does not depend on`,
-      fix: `Pick a layer on the path to the output (or set outputIndex), e.g. one of: ${candidateList(graph, needed)}.`,
+      fix: `Pick a layer on the path to the output (or set outputIndex), e.g. one of: ${candidateList(model, graph, needed)}.`,
     });
   }
   return { value: chosen.value, path: chosen.path, shape: chosen.shape, layer: chosen.layer };

@@ -18,6 +18,7 @@ import { unaryCustomGrad } from '../../core/gradops.js';
 import type { Step } from './graph.js';
 import type { Plan } from './plan.js';
 import { UnsupportedError } from '../../errors.js';
+import type { HeadResult } from '../explainable.js';
 
 /** `[kernel, backend]` when `e` is tfjs' "Kernel 'X' not registered for backend 'Y'" error. */
 function missingKernel(e: unknown): [string, string] | null {
@@ -86,22 +87,6 @@ export function runBody(plan: Plan, inputs: readonly tf.Tensor[], fn = 'tfcam'):
   return frontier;
 }
 
-/** What the head pass returns. */
-export interface HeadResult<S> {
-  /** d(sum of scores) / dA, same shape as A. */
-  gradients: tf.Tensor;
-  /** The explained model output (pre-softmax when logits are explained). */
-  output: tf.Tensor;
-  /** Whatever `score` returned besides the score vector (class indices...), cloned out of the tape. */
-  extras: S;
-  scores: tf.Tensor1D;
-  /**
-   * With a `tap`: the tapped value and d(sum of scores) / d(that value); null if the head did not
-   * reach the value or the backward pass did not (a value off the differentiated path).
-   */
-  tapped: { activation: tf.Tensor; gradient: tf.Tensor } | null;
-}
-
 /**
  * Identity whose backward pass hands the upstream gradient to `record` (which must keep it).
  */
@@ -132,6 +117,7 @@ export function runHead<S extends Record<string, tf.Tensor>>(
   score: (output: tf.Tensor) => { scores: tf.Tensor1D; extras: S },
   tap?: number,
 ): HeadResult<S> {
+  const fn = ctx.fn ?? 'tfcam';
   const a = frontier.get(plan.targetValue) as tf.Tensor;
   const kept: tf.Tensor[] = [];
   const keep = <T extends tf.Tensor>(t: T): T => {
@@ -150,28 +136,44 @@ export function runHead<S extends Record<string, tf.Tensor>>(
       tappedGradient = keep(dy);
     }));
   };
+  // An error in the forward part must not leave the tape's saved tensors behind. Rather than reach
+  // into the engine, the forward function catches it and returns a scalar of A: the engine then
+  // runs its (tiny) backward pass and frees everything the recorded ops saved, and the error is
+  // rethrown once the engine is clean.
+  let failure: { error: unknown } | null = null;
   try {
-    const { grads } = guardedBackward(ctx.fn ?? 'tfcam', () => tf.engine().gradients(
-      () => {
-        const values = new Map<number, tf.Tensor>(frontier);
-        tapIn(values);
-        for (const step of plan.head) {
-          const args = step.inputs.map((v) => values.get(v) as tf.Tensor);
-          const outs = guarded(ctx.fn ?? 'tfcam', step, () => applyStep(step, args, ctx));
-          step.outputs.forEach((v, k) => values.set(v, outs[k] as tf.Tensor));
-          tapIn(values);
-        }
-        const output = values.get(plan.outputValue) as tf.Tensor;
-        const { scores, extras } = score(output);
-        const keptExtras = {} as Record<string, tf.Tensor>;
-        for (const [k, t] of Object.entries(extras)) keptExtras[k] = keep(t);
-        captured = { output: keep(output), scores: keep(scores), extras: keptExtras as S };
-        return tf.sum(scores) as tf.Scalar;
-      },
-      [a],
-      undefined,
-      true,
-    ));
+    const { grads } = guardedBackward(fn, () =>
+      tf.engine().gradients(
+        () => {
+          try {
+            const values = new Map<number, tf.Tensor>(frontier);
+            tapIn(values);
+            for (const step of plan.head) {
+              const args = step.inputs.map((v) => values.get(v) as tf.Tensor);
+              const outs = guarded(fn, step, () => applyStep(step, args, ctx));
+              step.outputs.forEach((v, k) => values.set(v, outs[k] as tf.Tensor));
+              tapIn(values);
+            }
+            const output = values.get(plan.outputValue) as tf.Tensor;
+            const { scores, extras } = score(output);
+            const keptExtras = {} as Record<string, tf.Tensor>;
+            for (const [k, t] of Object.entries(extras)) keptExtras[k] = keep(t);
+            captured = { output: keep(output), scores: keep(scores), extras: keptExtras as S };
+            return tf.sum(scores) as tf.Scalar;
+          } catch (e) {
+            failure = { error: e };
+            return tf.sum(tf.mul(a, 0)) as tf.Scalar;
+          }
+        },
+        [a],
+        undefined,
+        true,
+      ),
+    );
+    if (failure !== null) {
+      grads.forEach((g) => g?.dispose());
+      throw (failure as { error: unknown }).error;
+    }
     const c = captured as unknown as { output: tf.Tensor; scores: tf.Tensor1D; extras: S };
     const extras = {} as Record<string, tf.Tensor>;
     for (const [k, t] of Object.entries(c.extras)) extras[k] = tf.clone(t);
@@ -185,7 +187,7 @@ export function runHead<S extends Record<string, tf.Tensor>>(
       tapped: ta === null || tg === null ? null : { activation: tf.clone(ta), gradient: tf.clone(tg) },
     };
   } catch (e) {
-    releaseTapeAfterError();
+    if (failure === null) releaseTapeAfterBackwardError();
     throw e;
   } finally {
     for (const t of kept) t.dispose();
@@ -193,19 +195,18 @@ export function runHead<S extends Record<string, tf.Tensor>>(
 }
 
 /**
- * tfjs keeps (clones of) the tensors each recorded op saves for its backward pass until the backward
- * pass disposes them. When the forward function throws (a bad target function, say), there is no
- * backward pass and they would leak. This releases them the way the engine does after a backward
- * pass, but only when no outer gradient computation is in progress (its tape is not ours to touch).
+ * An error thrown by a gradient function (a layer's backward pass, e.g. a kernel the backend lacks)
+ * leaves the tape's saved tensors allocated: tfjs frees them only at the end of a successful backward
+ * pass, and offers no public way to do it. This frees them the way the engine does, through its
+ * `state` (tfjs-core 4.x: `gradientDepth`, `activeTape[].saved`), only when that state has the
+ * expected shape and no outer gradient computation is running (whose tape is not ours to touch).
+ * test/core/reliability.test.ts fails if a tfjs release changes this state.
  */
-function releaseTapeAfterError(): void {
-  const engine = tf.engine() as unknown as {
-    state?: { gradientDepth?: number; activeTape?: Array<{ saved?: tf.Tensor[] }> | null };
-  };
-  const state = engine.state;
+function releaseTapeAfterBackwardError(): void {
+  const state = (tf.engine() as unknown as { state?: { gradientDepth?: unknown; activeTape?: unknown } }).state;
   if (state === undefined || state.gradientDepth !== 0 || !Array.isArray(state.activeTape)) return;
-  for (const node of state.activeTape) {
-    for (const t of node.saved ?? []) t.dispose();
+  for (const node of state.activeTape as Array<{ saved?: unknown }>) {
+    if (Array.isArray(node.saved)) for (const t of node.saved as tf.Tensor[]) t.dispose();
   }
   state.activeTape = null;
 }

@@ -5,12 +5,28 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { CAM_OPTION_KEYS, activationsAndGradientsIn, parseCamOptions, prologue, weightedChannelSum } from './cam.js';
-import type { CamInput, CamOptions } from './types.js';
-import { checkModel } from './validate.js';
+import { prepareInput } from '../core/input.js';
+import { schemaFor } from '../core/options.js';
+import { weightedChannelSum } from '../core/reduce.js';
+import type { CamInput, CamOptions, LayerRef } from '../core/types.js';
+import { checkCall, resolveLayers } from './call.js';
+import { CAM_OPTIONS, singleLayerOption } from './cam-options.js';
+import { runPass } from './pass.js';
 
 /** Options of {@link activationsAndGradients}: the layer/target subset of {@link CamOptions}. */
-export type ActivationsAndGradientsOptions = Pick<CamOptions, 'layer' | 'node' | 'target' | 'logits' | 'outputIndex' | 'validate'>;
+export interface ActivationsAndGradientsOptions extends Pick<CamOptions, 'node' | 'target' | 'logits' | 'outputIndex' | 'validate'> {
+  /** The layer (one: there is one result per layer); default as in {@link CamOptions.layer}. */
+  layer?: LayerRef | undefined;
+}
+
+const OPTIONS = schemaFor<ActivationsAndGradientsOptions>()({
+  layer: singleLayerOption,
+  node: CAM_OPTIONS.node,
+  target: CAM_OPTIONS.target,
+  logits: CAM_OPTIONS.logits,
+  outputIndex: CAM_OPTIONS.outputIndex,
+  validate: CAM_OPTIONS.validate,
+});
 
 /** The result of {@link activationsAndGradients}. The caller owns the tensors. */
 export type ActivationsAndGradientsResult = {
@@ -52,19 +68,20 @@ export function activationsAndGradients(
   options?: ActivationsAndGradientsOptions,
 ): ActivationsAndGradientsResult {
   const fn = 'activationsAndGradients';
-  const m = checkModel(fn, model);
-  const keys = CAM_OPTION_KEYS.filter((k) => ['layer', 'node', 'target', 'logits', 'outputIndex', 'validate'].includes(k));
-  const opts = parseCamOptions(fn, m, options, [], keys);
-  return tf.tidy((): tf.TensorContainer => {
-    const { prepared, target } = prologue(fn, m, input, opts);
-    const ag = activationsAndGradientsIn(fn, m, prepared, target, opts, { layer: opts.raw['layer'] });
+  const call = checkCall(fn, OPTIONS, model, input, options);
+  const o = call.options;
+  const [layer] = resolveLayers(call, o.layer, o.node, o.outputIndex);
+  const split = call.model.split(fn, layer as NonNullable<typeof layer>, o.outputIndex);
+  return tf.tidy(() => {
+    const prepared = prepareInput(fn, call.input, o.validate);
+    const pass = runPass(fn, split, prepared.tensors, call.target, { gradients: true, logits: o.logits, guided: false });
     return {
-      activations: ag.activations,
-      gradients: ag.gradients as tf.Tensor4D,
-      scores: ag.scores,
-      classIndex: ag.classIndex,
-      layer: ag.layer.path,
-    };
+      activations: pass.activations,
+      gradients: pass.gradients as tf.Tensor,
+      scores: pass.scores,
+      classIndex: pass.classIndex,
+      layer: split.layer.path,
+    } as unknown as tf.TensorContainer;
   }) as unknown as ActivationsAndGradientsResult;
 }
 
@@ -85,3 +102,4 @@ export function activationsAndGradients(
 export function combineChannels(activations: tf.Tensor4D, weights: tf.Tensor2D): tf.Tensor3D {
   return weightedChannelSum(activations, weights);
 }
+
