@@ -58,6 +58,28 @@ export type {
   ScoringOptions,
   SsimOptions,
 } from './metrics/index.js';
+export {
+  binaryClassifierTarget,
+  boxScoreTarget,
+  classProbabilityTarget,
+  classReSTTarget,
+  classTarget,
+  finerTarget,
+  multiLabelTarget,
+  regressionTarget,
+  semanticSegmentationTarget,
+  similarityToConceptTarget,
+} from './targets/index.js';
+export type {
+  BoxScoreOptions,
+  DetectionBox,
+  DetectionReference,
+  Detections,
+  FinerTargetOptions,
+  PerExample,
+  SimilarityToConceptOptions,
+  TargetFn,
+} from './targets/index.js';
 export { guidedBackprop, guidedGradCam, deprocessGradients } from './guided/guided.js';
 export type { GuidedOptions, GuidedGradCamOptions, GuidedResult, GuidedGradCamResult } from './guided/guided.js';
 export { normalizeMaps, resizeMaps, postprocessMaps, NORMALIZE_EPS } from './core/postprocess.js';

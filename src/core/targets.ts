@@ -12,8 +12,12 @@ import { TargetError, describeValue } from '../errors.js';
 import { unaryCustomGrad } from './gradops.js';
 import type { OptionSpec } from './options.js';
 
-/** A target function: one score per example from the model output. */
-export type TargetFunction = (output: tf.Tensor) => tf.Tensor;
+/**
+ * A target function: one score per row of the model output. `examples` (int32, one per row) says
+ * which example of the caller's batch each row belongs to (rows are copies of one example when a
+ * method re-scores modified inputs or activations), for targets with per-example data.
+ */
+export type TargetFunction = (output: tf.Tensor, examples: tf.Tensor1D) => tf.Tensor;
 
 /** The `target` option after its structural check (before the batch size is known). */
 export type TargetOption =
@@ -110,8 +114,8 @@ export interface PickedScores {
 }
 
 /** Calls a target function and checks that it returned one float score per row. */
-function callTarget(fn: string, target: TargetFunction, output: tf.Tensor, rows: number): tf.Tensor1D {
-  const s = target(output);
+function callTarget(fn: string, target: TargetFunction, output: tf.Tensor, rows: number, examples: tf.Tensor1D): tf.Tensor1D {
+  const s = target(output, examples);
   if (s == null || typeof s !== 'object' || !Array.isArray((s as tf.Tensor).shape) || s.rank !== 1 || s.shape[0] !== rows) {
     throw new TargetError({
       fn,
@@ -141,7 +145,8 @@ function requireClasses(fn: string, target: NormalizedTarget, output: tf.Tensor)
  */
 export function pickScores(fn: string, target: NormalizedTarget, output: tf.Tensor, batchSize: number): PickedScores {
   if (target.kind === 'function') {
-    return { scores: callTarget(fn, target.fn, output, batchSize), classIndex: tf.fill([batchSize], -1, 'int32') as tf.Tensor1D };
+    const examples = tf.range(0, batchSize, 1, 'int32') as tf.Tensor1D;
+    return { scores: callTarget(fn, target.fn, output, batchSize, examples), classIndex: tf.fill([batchSize], -1, 'int32') as tf.Tensor1D };
   }
   requireClasses(fn, target, output);
   const numClasses = output.shape[1] as number;
@@ -154,12 +159,12 @@ export function pickScores(fn: string, target: NormalizedTarget, output: tf.Tens
 }
 
 /**
- * The scores of rows of `output` that all belong to one example whose explained class is
+ * The scores of rows of `output` that all belong to example `example`, whose explained class is
  * `classIndex` (a `[1]` int32 tensor; ignored for target functions): `[n]`. Forward only.
  */
-export function scoreRows(fn: string, target: NormalizedTarget, output: tf.Tensor, classIndex: tf.Tensor): tf.Tensor1D {
+export function scoreRows(fn: string, target: NormalizedTarget, output: tf.Tensor, classIndex: tf.Tensor, example = 0): tf.Tensor1D {
   const n = output.shape[0] as number;
-  if (target.kind === 'function') return callTarget(fn, target.fn, output, n);
+  if (target.kind === 'function') return callTarget(fn, target.fn, output, n, tf.fill([n], example, 'int32') as tf.Tensor1D);
   requireClasses(fn, target, output);
   return pickColumn(output as tf.Tensor2D, tf.tile(tf.reshape(classIndex, [1]), [n]) as tf.Tensor1D);
 }

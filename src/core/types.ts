@@ -25,9 +25,13 @@ export interface LayerObject {
  * - one class index for the whole batch;
  * - one class index per example (length must equal the batch size);
  * - a function of the model output (`[B, ...]`, pre-softmax when `logits` is true) returning one
- *   score per example (`[B]`). It runs under the gradient tape; use tensor ops only.
+ *   score per row (`[B]`). It runs under the gradient tape; use tensor ops only. Its second
+ *   argument, int32 `[rows]`, is the example of the caller's batch each row belongs to (methods
+ *   that re-score modified copies of one example pass that example's index for every copy): use
+ *   it to pick per-example data. The target builders (`classProbabilityTarget`,
+ *   `semanticSegmentationTarget`, ...) make such functions.
  */
-export type Target = number | readonly number[] | ((output: Tensor) => Tensor1D);
+export type Target = number | readonly number[] | ((output: Tensor, examples: Tensor1D) => Tensor1D);
 
 /** Options shared by every CAM method (same names everywhere). */
 export interface CamOptions {

@@ -86,8 +86,15 @@ export function camBatch(method: CamMethod<CamOptions>, call: CamCall, inputs: r
       ? tf.concat(AUGMENTATIONS.map((a) => tf.mul(a.flip ? tf.reverse(t, 2) : t, a.factor)), 0)
       : tf.concat(AUGMENTATIONS.map(() => t), 0),
   );
+  const b0 = call.input.batchSize;
+  const t0 = call.target;
+  // Augmented row r is a copy of example r mod B (for target functions with per-example data).
   const target: NormalizedTarget =
-    call.target.kind === 'indices' ? { kind: 'indices', indices: AUGMENTATIONS.flatMap(() => (call.target as { indices: number[] }).indices) } : call.target;
+    t0.kind === 'indices'
+      ? { kind: 'indices', indices: AUGMENTATIONS.flatMap(() => t0.indices) }
+      : t0.kind === 'function'
+        ? { kind: 'function', fn: (out, examples) => t0.fn(out, tf.mod(examples, b0) as tf.Tensor1D) }
+        : t0;
   const r = layerMaps(method, call, augmented, passAt(augmented, target));
   const b = call.input.batchSize;
   const maps = AUGMENTATIONS.map((a, i) => {

@@ -4,12 +4,11 @@
  * @module
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { LayersModel } from '@tensorflow/tfjs-layers';
 import type { OptionSpec } from '../core/options.js';
 import type { NormalizedTarget } from '../core/targets.js';
 import { scoreRows } from '../core/targets.js';
 import { repeatRow } from '../core/tensor.js';
-import type { CamInput, CamOptions, CamResult, CamResultBatch, CamResultSingle } from '../core/types.js';
+import type { CamInput, CamModel, CamOptions, CamResult, CamResultBatch, CamResultSingle } from '../core/types.js';
 import { UnsupportedError } from '../errors.js';
 import type { ExplainableModel } from '../models/explainable.js';
 import type { Pass } from './pass.js';
@@ -103,9 +102,9 @@ export type CamMethod<O extends CamOptions = CamOptions> = CamMethodBase<O> &
 
 /** The signature of every CAM method made by `createCam`. */
 export interface CamFunction<O extends CamOptions = CamOptions> {
-  (model: LayersModel, input: tf.Tensor3D, options?: O): CamResultSingle;
-  (model: LayersModel, input: tf.Tensor4D, options?: O): CamResultBatch;
-  (model: LayersModel, input: CamInput, options?: O): CamResult;
+  (model: CamModel, input: tf.Tensor3D, options?: O): CamResultSingle;
+  (model: CamModel, input: tf.Tensor4D, options?: O): CamResultBatch;
+  (model: CamModel, input: CamInput, options?: O): CamResult;
 }
 
 /** Everything a {@link CamContext} is built from. */
@@ -167,12 +166,12 @@ export function camContext<O extends CamOptions>(src: ContextSource, pass: Pass)
           });
         }
         const output = pass.split.headForward(pass.cut.rows(example, activations), { logits: src.logits, guided: false });
-        return scoreRows(fn, target, output, classRow(example));
+        return scoreRows(fn, target, output, classRow(example), example);
       });
     },
     forwardInputs,
     scoreInputs(images: tf.Tensor4D, example: number): tf.Tensor1D {
-      return tf.tidy(() => scoreRows(fn, target, forwardInputs(images, example), classRow(example)));
+      return tf.tidy(() => scoreRows(fn, target, forwardInputs(images, example), classRow(example), example));
     },
     progress(done: number, total: number): void {
       if (typeof onProgress === 'function') (onProgress as (d: number, t: number) => void)(done, total);
