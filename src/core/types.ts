@@ -111,6 +111,15 @@ export type CamResult<H extends Tensor = Tensor, I extends Tensor = Tensor> = {
   classIndex: I;
   /** The explained score per example (a logit when `logits` is in effect), float32. */
   score: I;
+  /**
+   * The explained model output (output `outputIndex`) exactly as `model.predict` returns it, from the
+   * same forward pass as the map: probabilities for a softmax/sigmoid classifier even when the logit
+   * is explained (the squashing is applied to the logits outside the gradient tape), float32,
+   * `[B, ...]` for a batch and without the batch axis for one image (`[classes]` for a classifier).
+   * With `augSmooth`, the output of the unaugmented input. So a CAM call replaces `model.predict`:
+   * an app that shows predictions and maps pays for one forward pass, not two.
+   */
+  output: Tensor;
   /** The resolved target layer's path, e.g. `'last_conv'` or `'base/last_conv'`. */
   layer: string;
 };

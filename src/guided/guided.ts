@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { prepareInput } from '../core/input.js';
+import type { Schema } from '../core/options.js';
 import { booleanOption, schemaFor } from '../core/options.js';
 import { checkTensor } from '../core/tensor.js';
 import { targetOption } from '../core/targets.js';
@@ -14,10 +15,11 @@ import type { GradCamOptions } from '../methods/gradcam.js';
 import { gradCamMethod } from '../methods/gradcam.js';
 import { checkCall } from '../pipeline/call.js';
 import type { BatchResult } from '../pipeline/cam.js';
-import { camBatch, checkCamCall, layerMaps, unbatchResult } from '../pipeline/cam.js';
+import { camBatch, checkCamCall, layerMaps, predictedOutput, unbatchResult } from '../pipeline/cam.js';
 import { CAM_OPTIONS, inputIndexOption, outputIndexOption, validateOption } from '../pipeline/cam-options.js';
 import type { CamMethod } from '../pipeline/method.js';
 import { passAtTap, runPass } from '../pipeline/pass.js';
+import type { Session } from '../pipeline/session.js';
 
 /** Options of {@link guidedBackprop}. */
 export interface GuidedOptions {
@@ -63,6 +65,12 @@ export type GuidedGradCamResult<G extends tf.Tensor = tf.Tensor, H extends tf.Te
   GuidedResult<G, I> & {
     /** The resized, normalised Grad-CAM map: `[H,W]` or `[B,H,W]` in [0, 1]. */
     heatmap: H;
+    /**
+     * The explained model output as `model.predict` returns it (softmax/sigmoid included), from the
+     * same forward pass: `[B, ...]`, or without the batch axis for one image (see
+     * {@link CamResult.output}).
+     */
+    output: tf.Tensor;
     /** The Grad-CAM layer's path. */
     layer: string;
   };
@@ -123,13 +131,24 @@ export function guidedBackprop(model: LayersModel, input: tf.Tensor3D, options?:
 export function guidedBackprop(model: LayersModel, input: tf.Tensor4D, options?: GuidedOptions): GuidedResult<tf.Tensor4D, tf.Tensor1D>;
 export function guidedBackprop(model: LayersModel, input: CamInput, options?: GuidedOptions): GuidedResult;
 export function guidedBackprop(model: LayersModel, input: CamInput, options?: GuidedOptions): GuidedResult {
+  return guidedBackpropIn(null, model, input, options);
+}
+
+/** The options schemas of {@link guidedBackprop} and {@link guidedGradCam} (an explainer's defaults). @internal */
+export const GUIDED_SCHEMAS: { readonly guidedBackprop: Schema; readonly guidedGradCam: Schema } = {
+  guidedBackprop: GUIDED_OPTIONS,
+  guidedGradCam: GUIDED_GRAD_CAM_OPTIONS,
+};
+
+/** {@link guidedBackprop} with an explainer's session (null: one-shot). @internal */
+export function guidedBackpropIn(session: Session | null, model: unknown, input: unknown, options: unknown): GuidedResult {
   const fn = 'guidedBackprop';
-  const call = checkCall(fn, GUIDED_OPTIONS, model, input, options);
+  const call = checkCall(fn, GUIDED_OPTIONS, model, input, options, session);
   const o = call.options;
   const split = call.model.split(fn, call.model.resolveInput(o.inputIndex ?? call.model.imageInput), o.outputIndex);
   return tf.tidy(() => {
     const prepared = prepareInput(fn, call.input, o.validate);
-    const pass = runPass(fn, split, prepared.tensors, call.target, { gradients: true, logits: o.logits, guided: true });
+    const pass = runPass(fn, split, prepared.tensors, call.target, { gradients: true, logits: o.logits, guided: true, kernels: session?.kernels });
     const squeeze = (t: tf.Tensor): tf.Tensor => (call.input.batched ? t : tf.squeeze(t, [0]));
     return { gradients: squeeze(pass.gradients as tf.Tensor), classIndex: squeeze(pass.classIndex), score: squeeze(pass.scores) };
   }) as unknown as GuidedResult;
@@ -177,8 +196,13 @@ export function guidedGradCam(
 ): GuidedGradCamResult<tf.Tensor4D, tf.Tensor3D, tf.Tensor1D>;
 export function guidedGradCam(model: LayersModel, input: CamInput, options?: GuidedGradCamOptions): GuidedGradCamResult;
 export function guidedGradCam(model: LayersModel, input: CamInput, options?: GuidedGradCamOptions): GuidedGradCamResult {
+  return guidedGradCamIn(null, model, input, options);
+}
+
+/** {@link guidedGradCam} with an explainer's session (null: one-shot). @internal */
+export function guidedGradCamIn(session: Session | null, model: unknown, input: unknown, options: unknown): GuidedGradCamResult {
   const fn = 'guidedGradCam';
-  const call = checkCamCall(fn, GUIDED_GRAD_CAM_OPTIONS, model, input, options);
+  const call = checkCamCall(fn, GUIDED_GRAD_CAM_OPTIONS, model, input, options, session);
   const o = call.options;
   const inputIndex = o.inputIndex ?? call.model.imageInput;
   const image = call.model.inputs[inputIndex]?.shape ?? [];
@@ -201,16 +225,18 @@ export function guidedGradCam(model: LayersModel, input: CamInput, options?: Gui
     const layer = call.layers.length === 1 && !o.augSmooth ? (call.layers[0] as (typeof call.layers)[number]) : null;
     const layerSplit = layer === null ? null : call.model.split(fn, layer, o.outputIndex);
     const tap = layerSplit !== null && !layerSplit.guidedRuleAbove ? layer ?? undefined : undefined;
-    const guided = runPass(fn, inputSplit, prepared.tensors, call.target, { gradients: true, logits: o.logits, guided: true, tap });
+    const guided = runPass(fn, inputSplit, prepared.tensors, call.target, { gradients: true, logits: o.logits, guided: true, tap, kernels: session?.kernels });
     const atLayer = tap === undefined || layerSplit === null ? null : passAtTap(guided, layerSplit, tap);
     const cam: BatchResult = atLayer !== null ? layerMaps(method, call, prepared.tensors, () => atLayer) : camBatch(method, call, prepared.tensors);
     const product = tf.mul(guided.gradients as tf.Tensor, tf.expandDims(cam.heatmap, -1));
-    const r = unbatchResult({ heatmap: cam.heatmap, classIndex: guided.classIndex, score: guided.scores, layer: cam.layer }, call.input.batched);
+    const output = predictedOutput(call, guided.output);
+    const r = unbatchResult({ heatmap: cam.heatmap, classIndex: guided.classIndex, score: guided.scores, output, layer: cam.layer }, call.input.batched);
     return {
       gradients: call.input.batched ? product : tf.squeeze(product, [0]),
       heatmap: r.heatmap,
       classIndex: r.classIndex,
       score: r.score,
+      output: r.output,
       layer: r.layer,
     } as unknown as tf.TensorContainer;
   }) as unknown as GuidedGradCamResult;

@@ -11,6 +11,7 @@
  * @module
  */
 import type * as tf from '@tensorflow/tfjs-core';
+import type { KernelCache } from '../core/kernel-cache.js';
 
 /** A model input or output: its name and static shape (`null` for unknown sizes, batch included). */
 export interface TensorInfo {
@@ -46,6 +47,11 @@ export interface HeadOptions {
   readonly guided: boolean;
   /** A value above the split to return too, with the gradient of the scores with respect to it. */
   readonly tap?: ResolvedLayer | undefined;
+  /**
+   * Prepared kernels kept between calls (an explainer's), for the head's convolution input
+   * gradients; absent for one-shot calls, which prepare them in every call and keep nothing.
+   */
+  readonly kernels?: KernelCache | undefined;
 }
 
 /** What the head pass returns. All tensors belong to the caller's tidy scope. */

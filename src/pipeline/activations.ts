@@ -6,12 +6,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { prepareInput } from '../core/input.js';
+import type { Schema } from '../core/options.js';
 import { schemaFor } from '../core/options.js';
 import { weightedChannelSum } from '../core/reduce.js';
 import type { CamInput, CamOptions, LayerRef } from '../core/types.js';
 import { checkCall, resolveLayers } from './call.js';
 import { CAM_OPTIONS, singleLayerOption } from './cam-options.js';
 import { runPass } from './pass.js';
+import type { Session } from './session.js';
 
 /** Options of {@link activationsAndGradients}: the layer/target subset of {@link CamOptions}. */
 export interface ActivationsAndGradientsOptions extends Pick<CamOptions, 'node' | 'target' | 'logits' | 'outputIndex' | 'validate'> {
@@ -67,14 +69,22 @@ export function activationsAndGradients(
   input: CamInput,
   options?: ActivationsAndGradientsOptions,
 ): ActivationsAndGradientsResult {
+  return activationsAndGradientsIn(null, model, input, options);
+}
+
+/** The options schema of {@link activationsAndGradients} (for an explainer's defaults). @internal */
+export const ACTIVATIONS_AND_GRADIENTS_OPTIONS: Schema = OPTIONS;
+
+/** {@link activationsAndGradients} with an explainer's session (null: one-shot). @internal */
+export function activationsAndGradientsIn(session: Session | null, model: unknown, input: unknown, options: unknown): ActivationsAndGradientsResult {
   const fn = 'activationsAndGradients';
-  const call = checkCall(fn, OPTIONS, model, input, options);
+  const call = checkCall(fn, OPTIONS, model, input, options, session);
   const o = call.options;
   const [layer] = resolveLayers(call, o.layer, o.node, o.outputIndex);
   const split = call.model.split(fn, layer as NonNullable<typeof layer>, o.outputIndex);
   return tf.tidy(() => {
     const prepared = prepareInput(fn, call.input, o.validate);
-    const pass = runPass(fn, split, prepared.tensors, call.target, { gradients: true, logits: o.logits, guided: false });
+    const pass = runPass(fn, split, prepared.tensors, call.target, { gradients: true, logits: o.logits, guided: false, kernels: session?.kernels });
     return {
       activations: pass.activations,
       gradients: pass.gradients as tf.Tensor,

@@ -15,6 +15,7 @@ import { numClassesOf, resolveTarget } from '../core/targets.js';
 import { OptionError } from '../errors.js';
 import type { ExplainableModel, ResolvedLayer } from '../models/explainable.js';
 import { explainableModel } from '../models/index.js';
+import type { Session } from './session.js';
 
 /** The option context of a model (output and input counts and names). */
 export function optionContext(fn: string, model: ExplainableModel): OptionContext {
@@ -34,20 +35,25 @@ export interface Call<S extends Schema> {
   readonly options: ParsedOptions<S>;
   readonly input: CheckedInput;
   readonly target: NormalizedTarget;
+  /** What an explainer keeps between calls; null for a one-shot call. */
+  readonly session: Session | null;
 }
 
 /** The options a call needs to resolve its target. */
 type TargetSchema = Schema & { readonly target: unknown; readonly outputIndex: unknown };
 
-/** Checks model, options, input and target, in that order. Makes no tensor. */
-export function checkCall<S extends TargetSchema>(fn: string, schema: S, model: unknown, input: unknown, options: unknown): Call<S> {
-  const m = explainableModel(fn, model);
+/**
+ * Checks model, options, input and target, in that order. Makes no tensor. With a session (an
+ * explainer's call), the model is the session's.
+ */
+export function checkCall<S extends TargetSchema>(fn: string, schema: S, model: unknown, input: unknown, options: unknown, session: Session | null = null): Call<S> {
+  const m = session?.model ?? explainableModel(fn, model);
   const parsed = parseOptions(schema, options, optionContext(fn, m));
   const checked = checkInput(fn, m.inputs, input);
   const outputIndex = parsed['outputIndex'] as number;
   const numClasses = numClassesOf(m.outputs[outputIndex]?.shape ?? []);
   const target = resolveTarget(fn, parsed['target'] as TargetOption, checked.batchSize, numClasses);
-  return { fn, model: m, options: parsed, input: checked, target };
+  return { fn, model: m, options: parsed, input: checked, target, session };
 }
 
 /** Resolves the `layer` option (a list, or undefined for the default layer) for one output. */

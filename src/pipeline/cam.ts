@@ -30,6 +30,7 @@ import type { CamFunction, CamMethod } from './method.js';
 import { camContext } from './method.js';
 import type { Pass } from './pass.js';
 import { runPass } from './pass.js';
+import type { Session } from './session.js';
 
 /** The CAM options a pipeline needs (`resize` may be absent: then maps are resized to the input). */
 export type CamSchema = Schema & Omit<typeof CAM_OPTIONS, 'resize'>;
@@ -42,8 +43,8 @@ export interface CamCall<S extends CamSchema = CamSchema> extends Call<S> {
 }
 
 /** Step 1: everything a CAM call can refuse, refused before any tensor exists. */
-export function checkCamCall<S extends CamSchema>(fn: string, schema: S, model: unknown, input: unknown, options: unknown): CamCall<S> {
-  const call = checkCall(fn, schema, model, input, options);
+export function checkCamCall<S extends CamSchema>(fn: string, schema: S, model: unknown, input: unknown, options: unknown, session: Session | null = null): CamCall<S> {
+  const call = checkCall(fn, schema, model, input, options, session);
   const o = call.options as ParsedOptions<CamSchema> & { resize?: ParsedCamOptions['resize'] };
   const layers = resolveLayers(call, o.layer, o.node, o.outputIndex);
   for (const layer of layers) call.model.split(fn, layer, o.outputIndex);
@@ -55,13 +56,26 @@ export interface BatchResult {
   heatmap: tf.Tensor;
   classIndex: tf.Tensor;
   score: tf.Tensor;
+  /** The explained output of the pass (pre-activation when logits are explained). */
+  output: tf.Tensor;
   layer: string;
 }
 
 /** Step 6: the batch axis squeezed away when the caller passed one unbatched image. */
 export function unbatchResult(r: BatchResult, batched: boolean): BatchResult {
   if (batched) return r;
-  return { heatmap: tf.squeeze(r.heatmap, [0]), classIndex: tf.squeeze(r.classIndex, [0]), score: tf.squeeze(r.score, [0]), layer: r.layer };
+  const squeeze = (t: tf.Tensor): tf.Tensor => tf.squeeze(t, [0]);
+  return { heatmap: squeeze(r.heatmap), classIndex: squeeze(r.classIndex), score: squeeze(r.score), output: squeeze(r.output), layer: r.layer };
+}
+
+/**
+ * The explained output as `model.predict` returns it: when logits were explained, the softmax or
+ * sigmoid the pass skipped is applied here, outside the tape. In a tidy.
+ */
+export function predictedOutput(call: Call<CamSchema>, output: tf.Tensor): tf.Tensor {
+  const o = call.options;
+  const squashing = o.logits ? call.model.outputSquashing(o.outputIndex) : null;
+  return squashing === 'softmax' ? tf.softmax(output) : squashing === 'sigmoid' ? tf.sigmoid(output) : output;
 }
 
 /** Test-time augmentations of pytorch-grad-cam's aug_smooth: flip x brightness. */
@@ -78,6 +92,7 @@ export function camBatch(method: CamMethod<CamOptions>, call: CamCall, inputs: r
       gradients: method.usesGradients !== false,
       logits: call.options.logits,
       guided: false,
+      kernels: call.session?.kernels,
     });
   if (!call.options.augSmooth) return layerMaps(method, call, inputs, passAt(inputs, call.target));
   // aug_smooth: every augmentation of the batch in one batch, maps de-augmented and averaged.
@@ -105,6 +120,7 @@ export function camBatch(method: CamMethod<CamOptions>, call: CamCall, inputs: r
     heatmap: tf.mean(tf.stack(maps, 0), 0),
     classIndex: tf.slice(r.classIndex, [IDENTITY_AUGMENTATION * b], [b]),
     score: tf.slice(r.score, [IDENTITY_AUGMENTATION * b], [b]),
+    output: tf.slice(r.output, [IDENTITY_AUGMENTATION * b], [b]),
     layer: r.layer,
   };
 }
@@ -127,11 +143,11 @@ export function layerMaps(method: CamMethod<CamOptions>, call: CamCall, inputs: 
   }
   const base = first as Pass;
   const paths = call.layers.map((l) => l.path).join(',');
-  if (maps.length === 1) return { heatmap: maps[0] as tf.Tensor3D, classIndex: base.classIndex, score: base.scores, layer: paths };
+  if (maps.length === 1) return { heatmap: maps[0] as tf.Tensor3D, classIndex: base.classIndex, score: base.scores, output: base.output, layer: paths };
   const stacked = tf.stack(maps, 0);
   const positive = o.relu ? tf.relu(stacked) : stacked;
   const fused = (o.fuse === 'max' ? tf.max(positive, 0) : tf.mean(positive, 0)) as tf.Tensor3D;
-  return { heatmap: o.normalize ? normalizeMaps(fused) : fused, classIndex: base.classIndex, score: base.scores, layer: paths };
+  return { heatmap: o.normalize ? normalizeMaps(fused) : fused, classIndex: base.classIndex, score: base.scores, output: base.output, layer: paths };
 }
 
 /** Per-layer processing before fusion (pytorch-grad-cam's `compute_cam_per_layer`). */
@@ -200,12 +216,28 @@ export function createCam<O extends CamOptions = CamOptions>(method: CamMethod<O
   }
   const schema: CamSchema = { ...CAM_OPTIONS, ...(method.options ?? {}) };
   const m = method as unknown as CamMethod<CamOptions>;
-  const cam = (model: unknown, input: CamInput, options?: O): CamResult => {
-    const call = checkCamCall(method.name, schema, model, input, options);
+  const run = (session: Session | null, model: unknown, input: unknown, options: unknown): CamResult => {
+    const call = checkCamCall(method.name, schema, model, input, options, session);
     return tf.tidy(() => {
       const prepared = prepareInput(call.fn, call.input, call.options.validate);
-      return unbatchResult(camBatch(m, call, prepared.tensors), call.input.batched) as unknown as tf.TensorContainer;
+      const r = camBatch(m, call, prepared.tensors);
+      return unbatchResult({ ...r, output: predictedOutput(call, r.output) }, call.input.batched) as unknown as tf.TensorContainer;
     }) as unknown as CamResult;
   };
+  const cam = (model: unknown, input: CamInput, options?: O): CamResult => run(null, model, input, options);
+  CAM_RUNNERS.set(cam, { schema, run });
   return cam as CamFunction<O>;
+}
+
+/** How an explainer runs a function made by {@link createCam}: its schema, and its call with a session. */
+export interface CamRunner {
+  readonly schema: Schema;
+  run(session: Session | null, model: unknown, input: unknown, options: unknown): CamResult;
+}
+
+const CAM_RUNNERS = new WeakMap<object, CamRunner>();
+
+/** The runner behind a function made by {@link createCam}, or undefined for any other value. */
+export function camRunnerOf(fn: unknown): CamRunner | undefined {
+  return typeof fn === 'function' ? CAM_RUNNERS.get(fn) : undefined;
 }
