@@ -27,6 +27,9 @@ export { INVALID } from './core/options.js';
 export type { OptionContext, OptionSpec } from './core/options.js';
 export { principalProjection } from './core/projection.js';
 export { activationsAndGradients, combineChannels } from './pipeline/activations.js';
+export { listLayers } from './models/list-layers.js';
+export type { CandidateLayer } from './models/list-layers.js';
+export type { GraphModelLike, GraphTensorInfoLike } from './models/graph/types.js';
 export type { ActivationsAndGradientsOptions, ActivationsAndGradientsResult } from './pipeline/activations.js';
 export { gradCamCallback } from './callbacks/gradcam-callback.js';
 export type { GradCamCallback, GradCamCallbackOptions } from './callbacks/gradcam-callback.js';
@@ -92,6 +95,7 @@ export { COLORMAPS, COLORMAP_NAMES } from './overlay/colormaps.js';
 export type { ColormapName, ColormapTable } from './overlay/colormaps.js';
 export type {
   CamInput,
+  CamModel,
   CamOptions,
   CamResult,
   CamResultBatch,

@@ -13,7 +13,7 @@ import { gradCam } from '../methods/gradcam.js';
 
 /** Options of {@link gradCamCallback}: what to explain, how often, and where the maps go. */
 export interface GradCamCallbackOptions extends CamOptions {
-  /** The model being trained (the same object passed to `model.fit`). */
+  /** The model being trained (the same object passed to `model.fit`): a `tf.LayersModel` (GraphModels cannot be trained). */
   model: LayersModel;
   /** Fixed images to explain, `[B,H,W,C]` (or one `[H,W,C]`); not disposed. */
   images: tf.Tensor;
@@ -46,6 +46,8 @@ export interface GradCamCallback {
  * be passed explicitly (tfjs hands callback objects no model), which also works when the app and
  * tfcam see different copies of tfjs.
  *
+ * LayersModel only: `tf.GraphModel`s have no `fit` (explain them with the CAM functions directly).
+ *
  * pytorch-grad-cam has no equivalent; tf-keras-vis offers similar Keras callbacks.
  *
  * @param options - `model`, `images`, `onCams`, `every`, `method`, plus any CAM options (`layer`, `target`, ...)
@@ -70,7 +72,7 @@ export function gradCamCallback(options: GradCamCallbackOptions): GradCamCallbac
   }
   const { model, images, onCams, every = 1, method = gradCam, ...camOptions } = options;
   if (!isLayersModel(model)) {
-    throw new ModelError({ fn, argument: 'options.model', expected: 'must be the tf.LayersModel being trained', got: describeValue(model), fix: 'Pass the model you call fit on.' });
+    throw new ModelError({ fn, argument: 'options.model', expected: 'must be the tf.LayersModel being trained (LayersModel only)', got: describeValue(model), fix: 'Pass the model you call fit on; a tf.GraphModel cannot be trained, so it has no callback: call gradCam on it directly.' });
   }
   if (!isTensor(images) || (images.rank !== 3 && images.rank !== 4)) {
     throw new InputError({ fn, argument: 'options.images', expected: 'must be a [B, H, W, C] (or [H, W, C]) tensor', got: describeValue(images), fix: 'Stack the sample images into one tensor.' });

@@ -3,6 +3,17 @@
  * @module
  */
 import type { Scalar, Tensor, Tensor1D, Tensor2D, Tensor3D } from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import type { GraphModelLike } from '../models/graph/types.js';
+
+/**
+ * A model tfcam explains: a `tf.LayersModel` (`tf.model`, `tf.sequential`, `tf.loadLayersModel`) or a
+ * `tf.GraphModel` (`tf.loadGraphModel`: TF Hub and Kaggle models, converted SavedModels), typed
+ * structurally as {@link GraphModelLike} so that apps without `@tensorflow/tfjs-converter` type-check.
+ * Every function that runs a model takes either kind, with the same options and results, except
+ * `gradCamCallback` and `sanityCheck` (LayersModel only: they train or randomise weights).
+ */
+export type CamModel = LayersModel | GraphModelLike;
 
 /**
  * A layer of the model, as accepted by the `layer` option:

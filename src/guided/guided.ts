@@ -3,13 +3,12 @@
  * @module
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { prepareInput } from '../core/input.js';
 import type { Schema } from '../core/options.js';
 import { booleanOption, schemaFor } from '../core/options.js';
 import { checkTensor } from '../core/tensor.js';
 import { targetOption } from '../core/targets.js';
-import type { CamInput, Target } from '../core/types.js';
+import type { CamInput, CamModel, Target } from '../core/types.js';
 import { InputError } from '../errors.js';
 import type { GradCamOptions } from '../methods/gradcam.js';
 import { gradCamMethod } from '../methods/gradcam.js';
@@ -112,7 +111,7 @@ const GUIDED_GRAD_CAM_OPTIONS = schemaFor<GuidedGradCamOptions>()({
  * when the model's weights are randomised, so they show image structure more than what the model
  * learned. Grad-CAM passes that check.
  *
- * @param model - any `tf.LayersModel`; never modified
+ * @param model - a `tf.LayersModel` or a `tf.GraphModel` ({@link CamModel}); never modified
  * @param input - `[H,W,C]`, `[B,H,W,C]`, or one tensor per model input; not disposed
  * @param options - {@link GuidedOptions}
  * @returns `{ gradients, classIndex, score }`: gradients float32 shaped like the (chosen) input
@@ -127,10 +126,10 @@ const GUIDED_GRAD_CAM_OPTIONS = schemaFor<GuidedGradCamOptions>()({
  * const viewable = deprocessGradients(gradients);   // int32 RGB 0..255
  * ```
  */
-export function guidedBackprop(model: LayersModel, input: tf.Tensor3D, options?: GuidedOptions): GuidedResult<tf.Tensor3D, tf.Scalar>;
-export function guidedBackprop(model: LayersModel, input: tf.Tensor4D, options?: GuidedOptions): GuidedResult<tf.Tensor4D, tf.Tensor1D>;
-export function guidedBackprop(model: LayersModel, input: CamInput, options?: GuidedOptions): GuidedResult;
-export function guidedBackprop(model: LayersModel, input: CamInput, options?: GuidedOptions): GuidedResult {
+export function guidedBackprop(model: CamModel, input: tf.Tensor3D, options?: GuidedOptions): GuidedResult<tf.Tensor3D, tf.Scalar>;
+export function guidedBackprop(model: CamModel, input: tf.Tensor4D, options?: GuidedOptions): GuidedResult<tf.Tensor4D, tf.Tensor1D>;
+export function guidedBackprop(model: CamModel, input: CamInput, options?: GuidedOptions): GuidedResult;
+export function guidedBackprop(model: CamModel, input: CamInput, options?: GuidedOptions): GuidedResult {
   return guidedBackpropIn(null, model, input, options);
 }
 
@@ -169,7 +168,7 @@ export function guidedBackpropIn(session: Session | null, model: unknown, input:
  * batches of any size. Same caveat as {@link guidedBackprop}: it fails the model-randomisation sanity
  * check (Adebayo et al. 2018).
  *
- * @param model - any `tf.LayersModel`; never modified
+ * @param model - a `tf.LayersModel` or a `tf.GraphModel` ({@link CamModel}); never modified
  * @param input - `[H,W,C]`, `[B,H,W,C]`, or one tensor per model input; not disposed
  * @param options - Grad-CAM's options ({@link CamOptions}) plus `inputIndex`; `resize` must stay on
  *   (the map is multiplied into the input-sized gradients)
@@ -185,17 +184,17 @@ export function guidedBackpropIn(session: Session | null, model: unknown, input:
  * ```
  */
 export function guidedGradCam(
-  model: LayersModel,
+  model: CamModel,
   input: tf.Tensor3D,
   options?: GuidedGradCamOptions,
 ): GuidedGradCamResult<tf.Tensor3D, tf.Tensor2D, tf.Scalar>;
 export function guidedGradCam(
-  model: LayersModel,
+  model: CamModel,
   input: tf.Tensor4D,
   options?: GuidedGradCamOptions,
 ): GuidedGradCamResult<tf.Tensor4D, tf.Tensor3D, tf.Tensor1D>;
-export function guidedGradCam(model: LayersModel, input: CamInput, options?: GuidedGradCamOptions): GuidedGradCamResult;
-export function guidedGradCam(model: LayersModel, input: CamInput, options?: GuidedGradCamOptions): GuidedGradCamResult {
+export function guidedGradCam(model: CamModel, input: CamInput, options?: GuidedGradCamOptions): GuidedGradCamResult;
+export function guidedGradCam(model: CamModel, input: CamInput, options?: GuidedGradCamOptions): GuidedGradCamResult {
   return guidedGradCamIn(null, model, input, options);
 }
 

@@ -6,7 +6,7 @@
  * @module
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { LayersModel } from '@tensorflow/tfjs-layers';
+import type { CamModel } from '../core/types.js';
 import type { OptionSpec } from '../core/options.js';
 import { INVALID, integerOption, numberOption } from '../core/options.js';
 import type { ScoringOptions } from './common.js';
@@ -44,13 +44,13 @@ export type ConfidenceChange<T extends tf.Tensor = tf.Tensor> = {
  * `Y`, as in the paper. Both multiply the model's (preprocessed) input by the map: with inputs
  * normalised to zero mean, "0" is the mean colour, not black.
  *
- * @param model - a one-input image classifier (`tf.LayersModel`). Never modified.
+ * @param model - a one-input image classifier (`tf.LayersModel` or `tf.GraphModel`, {@link CamModel}). Never modified.
  * @param input - `[H,W,C]` or `[B,H,W,C]`, as the model takes it. Not disposed.
  * @param heatmap - `[H,W]` or `[B,H,W]` maps in [0, 1] at the input's size (e.g. a CAM `heatmap`). Not disposed.
  * @param options - see {@link ScoringOptions}
  * @returns float32 per-example tensors (`[B]`, or scalars for one image), owned by the caller:
  *   `tf.dispose(result)` frees them.
- * @throws {@link ModelError} if `model` is not a built LayersModel; {@link UnsupportedError} for a model
+ * @throws {@link ModelError} if `model` is neither a built LayersModel nor a GraphModel; {@link UnsupportedError} for a model
  *   with several inputs, a non-image input or a non-`[batch, classes]` output;
  *   {@link InputError} for a bad input or a map of another shape; {@link TargetError} for bad classes;
  *   {@link OptionError} for unknown or ill-typed options.
@@ -63,10 +63,10 @@ export type ConfidenceChange<T extends tf.Tensor = tf.Tensor> = {
  * tf.dispose([cam, c]);
  * ```
  */
-export function confidenceChange(model: LayersModel, input: tf.Tensor3D, heatmap: tf.Tensor2D, options?: ScoringOptions): ConfidenceChange<tf.Scalar>;
-export function confidenceChange(model: LayersModel, input: tf.Tensor4D, heatmap: tf.Tensor3D, options?: ScoringOptions): ConfidenceChange<tf.Tensor1D>;
-export function confidenceChange(model: LayersModel, input: tf.Tensor, heatmap: tf.Tensor, options?: ScoringOptions): ConfidenceChange;
-export function confidenceChange(model: LayersModel, input: tf.Tensor, heatmap: tf.Tensor, options?: ScoringOptions): ConfidenceChange {
+export function confidenceChange(model: CamModel, input: tf.Tensor3D, heatmap: tf.Tensor2D, options?: ScoringOptions): ConfidenceChange<tf.Scalar>;
+export function confidenceChange(model: CamModel, input: tf.Tensor4D, heatmap: tf.Tensor3D, options?: ScoringOptions): ConfidenceChange<tf.Tensor1D>;
+export function confidenceChange(model: CamModel, input: tf.Tensor, heatmap: tf.Tensor, options?: ScoringOptions): ConfidenceChange;
+export function confidenceChange(model: CamModel, input: tf.Tensor, heatmap: tf.Tensor, options?: ScoringOptions): ConfidenceChange {
   return confidenceChangeIn('confidenceChange', model, input, heatmap, options);
 }
 
@@ -113,10 +113,10 @@ function confidenceChangeIn(fn: string, model: unknown, input: unknown, heatmap:
  * console.log(`Average Drop: ${(100 * tf.mean(drop).dataSync()[0]).toFixed(1)}%`);
  * ```
  */
-export function averageDrop(model: LayersModel, input: tf.Tensor3D, heatmap: tf.Tensor2D, options?: ScoringOptions): tf.Scalar;
-export function averageDrop(model: LayersModel, input: tf.Tensor4D, heatmap: tf.Tensor3D, options?: ScoringOptions): tf.Tensor1D;
-export function averageDrop(model: LayersModel, input: tf.Tensor, heatmap: tf.Tensor, options?: ScoringOptions): tf.Tensor;
-export function averageDrop(model: LayersModel, input: tf.Tensor, heatmap: tf.Tensor, options?: ScoringOptions): tf.Tensor {
+export function averageDrop(model: CamModel, input: tf.Tensor3D, heatmap: tf.Tensor2D, options?: ScoringOptions): tf.Scalar;
+export function averageDrop(model: CamModel, input: tf.Tensor4D, heatmap: tf.Tensor3D, options?: ScoringOptions): tf.Tensor1D;
+export function averageDrop(model: CamModel, input: tf.Tensor, heatmap: tf.Tensor, options?: ScoringOptions): tf.Tensor;
+export function averageDrop(model: CamModel, input: tf.Tensor, heatmap: tf.Tensor, options?: ScoringOptions): tf.Tensor {
   return tf.tidy(() => confidenceChangeIn('averageDrop', model, input, heatmap, options).drop);
 }
 
@@ -143,10 +143,10 @@ export function averageDrop(model: LayersModel, input: tf.Tensor, heatmap: tf.Te
  * console.log(`Increase in Confidence: ${(100 * tf.mean(inc).dataSync()[0]).toFixed(1)}%`);
  * ```
  */
-export function increaseInConfidence(model: LayersModel, input: tf.Tensor3D, heatmap: tf.Tensor2D, options?: ScoringOptions): tf.Scalar;
-export function increaseInConfidence(model: LayersModel, input: tf.Tensor4D, heatmap: tf.Tensor3D, options?: ScoringOptions): tf.Tensor1D;
-export function increaseInConfidence(model: LayersModel, input: tf.Tensor, heatmap: tf.Tensor, options?: ScoringOptions): tf.Tensor;
-export function increaseInConfidence(model: LayersModel, input: tf.Tensor, heatmap: tf.Tensor, options?: ScoringOptions): tf.Tensor {
+export function increaseInConfidence(model: CamModel, input: tf.Tensor3D, heatmap: tf.Tensor2D, options?: ScoringOptions): tf.Scalar;
+export function increaseInConfidence(model: CamModel, input: tf.Tensor4D, heatmap: tf.Tensor3D, options?: ScoringOptions): tf.Tensor1D;
+export function increaseInConfidence(model: CamModel, input: tf.Tensor, heatmap: tf.Tensor, options?: ScoringOptions): tf.Tensor;
+export function increaseInConfidence(model: CamModel, input: tf.Tensor, heatmap: tf.Tensor, options?: ScoringOptions): tf.Tensor {
   return tf.tidy(() => confidenceChangeIn('increaseInConfidence', model, input, heatmap, options).increase);
 }
 
@@ -326,10 +326,10 @@ function perturbationCurve(
  * tf.dispose([cam, del]);
  * ```
  */
-export function deletion(model: LayersModel, input: tf.Tensor3D, heatmap: tf.Tensor2D, options?: PerturbationCurveOptions): PerturbationCurve<tf.Tensor1D, tf.Scalar>;
-export function deletion(model: LayersModel, input: tf.Tensor4D, heatmap: tf.Tensor3D, options?: PerturbationCurveOptions): PerturbationCurve<tf.Tensor2D, tf.Tensor1D>;
-export function deletion(model: LayersModel, input: tf.Tensor, heatmap: tf.Tensor, options?: PerturbationCurveOptions): PerturbationCurve;
-export function deletion(model: LayersModel, input: tf.Tensor, heatmap: tf.Tensor, options?: PerturbationCurveOptions): PerturbationCurve {
+export function deletion(model: CamModel, input: tf.Tensor3D, heatmap: tf.Tensor2D, options?: PerturbationCurveOptions): PerturbationCurve<tf.Tensor1D, tf.Scalar>;
+export function deletion(model: CamModel, input: tf.Tensor4D, heatmap: tf.Tensor3D, options?: PerturbationCurveOptions): PerturbationCurve<tf.Tensor2D, tf.Tensor1D>;
+export function deletion(model: CamModel, input: tf.Tensor, heatmap: tf.Tensor, options?: PerturbationCurveOptions): PerturbationCurve;
+export function deletion(model: CamModel, input: tf.Tensor, heatmap: tf.Tensor, options?: PerturbationCurveOptions): PerturbationCurve {
   return perturbationCurve('deletion', model, input, heatmap, options);
 }
 
@@ -361,9 +361,9 @@ export function deletion(model: LayersModel, input: tf.Tensor, heatmap: tf.Tenso
  * tf.dispose([cam, ins]);
  * ```
  */
-export function insertion(model: LayersModel, input: tf.Tensor3D, heatmap: tf.Tensor2D, options?: PerturbationCurveOptions): PerturbationCurve<tf.Tensor1D, tf.Scalar>;
-export function insertion(model: LayersModel, input: tf.Tensor4D, heatmap: tf.Tensor3D, options?: PerturbationCurveOptions): PerturbationCurve<tf.Tensor2D, tf.Tensor1D>;
-export function insertion(model: LayersModel, input: tf.Tensor, heatmap: tf.Tensor, options?: PerturbationCurveOptions): PerturbationCurve;
-export function insertion(model: LayersModel, input: tf.Tensor, heatmap: tf.Tensor, options?: PerturbationCurveOptions): PerturbationCurve {
+export function insertion(model: CamModel, input: tf.Tensor3D, heatmap: tf.Tensor2D, options?: PerturbationCurveOptions): PerturbationCurve<tf.Tensor1D, tf.Scalar>;
+export function insertion(model: CamModel, input: tf.Tensor4D, heatmap: tf.Tensor3D, options?: PerturbationCurveOptions): PerturbationCurve<tf.Tensor2D, tf.Tensor1D>;
+export function insertion(model: CamModel, input: tf.Tensor, heatmap: tf.Tensor, options?: PerturbationCurveOptions): PerturbationCurve;
+export function insertion(model: CamModel, input: tf.Tensor, heatmap: tf.Tensor, options?: PerturbationCurveOptions): PerturbationCurve {
   return perturbationCurve('insertion', model, input, heatmap, options);
 }

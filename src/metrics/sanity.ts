@@ -389,14 +389,15 @@ function flattenMaps(x: tf.Tensor): tf.Tensor3D {
  * and also report HOG similarity; pytorch-grad-cam has no parameter-randomisation test. Layers are
  * addressed by tfcam layer paths (nested models included); shared layers are randomised once.
  *
- * @param model - a `tf.LayersModel`. Temporarily modified, restored bit-exactly before returning or throwing.
+ * @param model - a `tf.LayersModel` (LayersModel only: a `tf.GraphModel`'s weights are constants of its
+ *   graph, which tfcam does not randomise). Temporarily modified, restored bit-exactly before returning or throwing.
  * @param input - the input the method takes (e.g. `[H,W,C]` or `[B,H,W,C]`). Not disposed.
  * @param method - a synchronous `(model, input, options) => { heatmap, classIndex? }`, e.g. `gradCam`.
  *   Its results are disposed.
  * @param options - see {@link SanityCheckOptions}
  * @returns `{ mode, seed, steps }` with per-step layers and similarities as numbers; with `keepMaps`,
  *   the maps as tensors owned by the caller (`tf.dispose(result.heatmap)`, `step.heatmap`).
- * @throws {@link ModelError} if `model` is not a built LayersModel; {@link LayerError} for a `layers`
+ * @throws {@link ModelError} if `model` is not a built LayersModel (a GraphModel included); {@link LayerError} for a `layers`
  *   entry that names no layer with weights; {@link OptionError} for bad options; {@link InputError} if
  *   the method returns no map of the first call's shape; whatever the method throws (after restoring).
  *
@@ -419,8 +420,8 @@ export function sanityCheck<I, O extends object>(
       fn,
       argument: 'model',
       expected: 'must be a tf.LayersModel (its weights are variables tfcam can randomise and restore)',
-      got: `a ${explainable.kind} model`,
-      fix: 'Run the sanity check on the LayersModel version of the network.',
+      got: 'a tf.GraphModel',
+      fix: 'sanityCheck supports tf.LayersModel only (a GraphModel\'s weights are graph constants tfcam does not randomise); run it on the LayersModel version of the network.',
     });
   }
   if (typeof method !== 'function') {

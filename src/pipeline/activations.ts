@@ -4,12 +4,11 @@
  * @module
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { prepareInput } from '../core/input.js';
 import type { Schema } from '../core/options.js';
 import { schemaFor } from '../core/options.js';
 import { weightedChannelSum } from '../core/reduce.js';
-import type { CamInput, CamOptions, LayerRef } from '../core/types.js';
+import type { CamInput, CamModel, CamOptions, LayerRef } from '../core/types.js';
 import { checkCall, resolveLayers } from './call.js';
 import { CAM_OPTIONS, singleLayerOption } from './cam-options.js';
 import { runPass } from './pass.js';
@@ -50,7 +49,7 @@ export type ActivationsAndGradientsResult = {
  * layers below the target outside the tape, the head's backward only, no weight gradients).
  * Equivalent to pytorch-grad-cam's `ActivationsAndGradients` hooks, without touching the model.
  *
- * @param model - any `tf.LayersModel`; never modified
+ * @param model - a `tf.LayersModel` or a `tf.GraphModel` ({@link CamModel}); never modified
  * @param input - `[H,W,C]`, `[B,H,W,C]`, or one tensor per model input; not disposed
  * @param options - `layer`, `node`, `target`, `logits`, `outputIndex`, `validate` as in {@link CamOptions}
  * @returns `{ activations, gradients, scores, classIndex, layer }`, batched (`[1, ...]` for one
@@ -65,7 +64,7 @@ export type ActivationsAndGradientsResult = {
  * ```
  */
 export function activationsAndGradients(
-  model: LayersModel,
+  model: CamModel,
   input: CamInput,
   options?: ActivationsAndGradientsOptions,
 ): ActivationsAndGradientsResult {
