@@ -181,8 +181,10 @@ export function prepareInput(fn: string, checked: CheckedInput, validate: boolea
   });
   if (validate) {
     tensors.forEach((t, i) => {
-      const bad = tf.tidy(() => tf.any(tf.logicalNot(tf.isFinite(t))).dataSync()[0]);
-      if (bad) {
+      // sum(x * 0) is NaN exactly when some value is NaN or infinite: one reduction, one value read,
+      // and no IsFinite kernel (absent from older tfjs-backend-wasm releases).
+      const probe = tf.tidy(() => tf.sum(tf.mul(t, 0)).dataSync()[0] as number);
+      if (!Number.isFinite(probe)) {
         throw new InputError({
           fn,
           argument: checked.argumentNames[i] as string,

@@ -229,11 +229,9 @@ function checkImageValues(fn: string, image: tf.Tensor, range: ImageRange): void
   const top = range === '0-255' ? 255 : 1;
   const stats = tf.tidy(() => {
     const f = image.dtype === 'float32' ? image : tf.cast(image, 'float32');
-    const finite = tf.isFinite(f);
-    const bad = tf.sum(tf.cast(tf.logicalNot(finite), 'float32'));
-    // min/max over the finite values only (NaN would poison them).
-    const safe = tf.where(finite, f, tf.zerosLike(f));
-    return tf.stack([tf.min(safe), tf.max(safe), bad]);
+    // sum(x * 0) is NaN exactly when some value is NaN or infinite (no IsFinite kernel needed:
+    // tfjs-backend-wasm before 4.x-late has none); min/max are only read when it is finite.
+    return tf.stack([tf.min(f), tf.max(f), tf.sum(tf.mul(f, 0))]);
   });
   let lo: number;
   let hi: number;
@@ -242,7 +240,7 @@ function checkImageValues(fn: string, image: tf.Tensor, range: ImageRange): void
     const d = stats.dataSync();
     lo = d[0] as number;
     hi = d[1] as number;
-    nonFinite = d[2] as number;
+    nonFinite = Number.isFinite(d[2]) ? 0 : 1;
   } finally {
     stats.dispose();
   }
