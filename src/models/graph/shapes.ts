@@ -28,7 +28,8 @@ const SAME_AS_INPUT = new Set([
   'Sigmoid', 'Tanh', 'Softmax', 'LogSoftmax', 'Softplus', 'Softsign', 'Neg', 'Abs', 'Square', 'Sqrt',
   'Rsqrt', 'Exp', 'Log', 'Log1p', 'Reciprocal', 'Cast', 'Floor', 'Ceil', 'Round', 'Sign', 'Erf',
   'ZerosLike', 'OnesLike', 'Prelu', 'FusedBatchNorm', 'FusedBatchNormV2', 'FusedBatchNormV3',
-  'ClipByValue', 'LRN', 'Sin', 'Cos', 'IsNan', 'LogicalNot', 'Swish', 'Mish',
+  'ClipByValue', 'LRN', 'Sin', 'Cos', 'Tan', 'Asin', 'Acos', 'Atan', 'Sinh', 'Cosh', 'Asinh', 'Acosh', 'Atanh',
+  'Expm1', 'Rint', 'IsNan', 'IsInf', 'IsFinite', 'LogicalNot', 'Swish', 'Mish', 'Softsign', 'Relu1',
 ]);
 
 /** Element-wise ops with broadcasting. */

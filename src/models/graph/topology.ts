@@ -122,27 +122,30 @@ export function readTopology(model: GraphModelLike): Topology {
       return { at, output: r.output, control: r.control };
     }),
   );
-  // Topological order (Kahn), stable in file order: converted models are already ordered, but the
-  // format does not promise it.
-  const indegree = raw.map((_, i) => (refs[i] as Array<{ at: number }>).length);
-  const consumers: number[][] = raw.map(() => []);
-  refs.forEach((rs, i) => rs.forEach((r) => (consumers[r.at] as number[]).push(i)));
-  const order: number[] = [];
-  const ready: number[] = [];
-  indegree.forEach((d, i) => {
-    if (d === 0) ready.push(i);
-  });
-  // A min-heap would be exact file order; converted graphs are ordered, so a queue scan is enough.
-  ready.reverse();
-  while (ready.length > 0) {
-    const i = ready.pop() as number;
-    order.push(i);
-    const next: number[] = [];
-    for (const c of consumers[i] as number[]) {
-      indegree[c] = (indegree[c] as number) - 1;
-      if (indegree[c] === 0) next.push(c);
+  // Topological order: the file order when it is one (converted models are ordered), else Kahn's
+  // algorithm taking the ready node that comes first in the file.
+  const ordered = refs.every((rs, i) => rs.every((r) => r.at < i));
+  let order: number[];
+  if (ordered) {
+    order = raw.map((_, i) => i);
+  } else {
+    const indegree = raw.map((_, i) => (refs[i] as Array<{ at: number }>).length);
+    const consumers: number[][] = raw.map(() => []);
+    refs.forEach((rs, i) => rs.forEach((r) => (consumers[r.at] as number[]).push(i)));
+    order = [];
+    const ready = new Set<number>();
+    indegree.forEach((d, i) => {
+      if (d === 0) ready.add(i);
+    });
+    while (ready.size > 0) {
+      const i = Math.min(...ready);
+      ready.delete(i);
+      order.push(i);
+      for (const c of consumers[i] as number[]) {
+        indegree[c] = (indegree[c] as number) - 1;
+        if (indegree[c] === 0) ready.add(c);
+      }
     }
-    for (let k = next.length - 1; k >= 0; k--) ready.push(next[k] as number);
   }
   if (order.length !== raw.length) throw new TopologyError('the GraphDef has a cycle (control flow loops are not supported)');
   const newIndex = new Array<number>(raw.length);
