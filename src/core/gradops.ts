@@ -410,3 +410,116 @@ export function globalAveragePool(x: tf.Tensor4D): tf.Tensor2D {
   }));
   return op(x) as tf.Tensor2D;
 }
+
+/**
+ * Max over axis 1 of `[B, N, C]` (global max pooling over N positions) whose gradient goes to the
+ * *first* maximum of each `(b, c)` column (row-major position order), on every backend.
+ *
+ * tfjs' `Max` gradient gives the full upstream gradient to *every* element equal to the maximum, so
+ * a column with `n` tied maxima gets `n` times the gradient. Ties are structural in real networks:
+ * global max pooling after `UpSampling2D`, after a stride-1 'same' `MaxPooling2D` (the maximum is
+ * copied into every window that holds it), or over a constant channel. Routing to one maximum is
+ * PyTorch's rule (and tfcam's rule for `MaxPooling2D`); it makes `GMP(A)` and `GMP(maxPool(A))`,
+ * the same function, get the same gradient.
+ *
+ * The gradient is one `ArgMax` (first maximum on the cpu, wasm and webgl backends) and one
+ * `ScatterNd` of the `B * C` upstream values into zeros: no activation-sized mask.
+ */
+export function maxFirstMax(x: tf.Tensor3D): tf.Tensor2D {
+  const [b, n, c] = x.shape;
+  const op = unaryCustomGrad((input: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([input]);
+    return {
+      value: tf.max(input, 1),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        tf.tidy(() => {
+          const at = tf.argMax(saved[0] as tf.Tensor, 1) as tf.Tensor2D;
+          const rows = tf.broadcastTo(tf.reshape(tf.range(0, b, 1, 'int32'), [b, 1]), [b, c]);
+          const cols = tf.broadcastTo(tf.reshape(tf.range(0, c, 1, 'int32'), [1, c]), [b, c]);
+          const indices = tf.reshape(tf.stack([rows, at, cols], -1), [b * c, 3]);
+          return tf.scatterND(indices, tf.reshape(dy, [b * c]), [b, n, c]);
+        }),
+    };
+  });
+  return op(x) as tf.Tensor2D;
+}
+
+/**
+ * `GlobalMaxPooling2D` of `[B, H, W, C]` with the first-maximum gradient of {@link maxFirstMax}.
+ */
+export function globalMaxPoolFirstMax(x: tf.Tensor4D): tf.Tensor2D {
+  const [b, h, w, c] = x.shape;
+  return maxFirstMax(tf.reshape(x, [b, h * w, c]) as tf.Tensor3D);
+}
+
+/** The upsampled size of `[B, H, W, C]` by integer factors. */
+function upsampledSize(x: tf.Tensor4D, size: Pair): Pair {
+  return [x.shape[1] * size[0], x.shape[2] * size[1]];
+}
+
+/**
+ * Keras `UpSampling2D({interpolation: 'nearest'})` (each pixel repeated `size` times along each
+ * spatial axis), computed as tfjs-layers does (`tf.image.resizeNearestNeighbor` to `[H*fh, W*fw]`),
+ * with the gradient of what it computes: the sum of each `fh x fw` block of the upstream gradient,
+ * one `AvgPool` scaled by `fh * fw`.
+ *
+ * tfjs-backend-cpu's `ResizeNearestNeighborGrad` offsets the upstream gradient by the input's batch
+ * stride instead of the output's, so every example but the first gets a wrong gradient (batch >= 2).
+ */
+export function upsampleNearest(x: tf.Tensor4D, size: Pair): tf.Tensor4D {
+  const [fh, fw] = size;
+  const out = upsampledSize(x, size);
+  const op = unaryCustomGrad((input: tf.Tensor) => ({
+    value: tf.image.resizeNearestNeighbor(input as tf.Tensor4D, out),
+    gradFunc: (dy: tf.Tensor) =>
+      tf.tidy(() => (fh * fw === 1 ? tf.clone(dy) : tf.mul(tf.avgPool(dy as tf.Tensor4D, [fh, fw], [fh, fw], 'valid'), fh * fw))),
+  }));
+  return op(x) as tf.Tensor4D;
+}
+
+/**
+ * Keras `UpSampling2D({interpolation: 'bilinear'})` computed as tfjs-layers does
+ * (`tf.image.resizeBilinear(x, [H*fh, W*fw])`, `alignCorners` and `halfPixelCenters` false), with a
+ * gradient that is right on every backend: the backend's own `ResizeBilinearGrad` kernel, its result
+ * reshaped to the input's shape.
+ *
+ * tfjs-backend-cpu's kernel computes the right values in the input's layout but labels its result
+ * `[B, W, H, C]`, so tfjs' stock gradient throws on every non-square map ("the gradient ... has shape
+ * 2,4,3,2, which does not match the shape of the input 2,3,4,2"). The reshape relabels it (a no-op
+ * where the shape is already right, on the other backends and in any tfjs that fixes it); the test
+ * suite checks the result against the brute-force adjoint of the layer on cpu and wasm.
+ */
+export function upsampleBilinear(x: tf.Tensor4D, size: Pair): tf.Tensor4D {
+  const [b, h, w, c] = x.shape;
+  const out = upsampledSize(x, size);
+  const op = unaryCustomGrad((input: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([input]);
+    return {
+      value: tf.image.resizeBilinear(input as tf.Tensor4D, out),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        tf.tidy(() => {
+          const attrs = { alignCorners: false, halfPixelCenters: false };
+          const grad = tf.engine().runKernel('ResizeBilinearGrad', { images: saved[0] as tf.Tensor, dy }, attrs) as tf.Tensor;
+          return tf.reshape(grad, [b, h, w, c]);
+        }),
+    };
+  });
+  return op(x) as tf.Tensor4D;
+}
+
+/**
+ * Keras `ThresholdedReLU`: `x * [x > theta]`, computed as tfjs-layers does, with its gradient
+ * `dy * [x > theta]` (tfjs has no gradient for the `Greater` it is built from, so the stock layer
+ * cannot be differentiated at all).
+ */
+export function thresholdedRelu(x: tf.Tensor, theta: number): tf.Tensor {
+  const op = unaryCustomGrad((input: tf.Tensor, save: tf.GradSaveFunc) => {
+    const mask = tf.cast(tf.greater(input, theta), 'float32');
+    save([mask]);
+    return {
+      value: tf.mul(input, mask),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(dy, saved[0] as tf.Tensor),
+    };
+  });
+  return op(x);
+}

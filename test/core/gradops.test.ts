@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
 import { describe, expect, it } from 'vitest';
 import {
   avgPoolSame,
@@ -7,8 +8,11 @@ import {
   depthwiseForwardGrad,
   depthwiseInputGrad,
   globalAveragePool,
+  globalMaxPoolFirstMax,
   leadingPad,
   maxPoolFirstMax,
+  upsampleBilinear,
+  upsampleNearest,
 } from '../../src/core/gradops.js';
 import { maxAbsDiff } from '../helpers/close.js';
 import { onCpu } from '../helpers/reference.js';
@@ -234,5 +238,119 @@ describe('GlobalAveragePooling2D gradient', () => {
     expect(maxAbsDiff(ours, stock.arraySync() as number[][][][])).toBeLessThan(1e-7);
     expect(maxAbsDiff(globalAveragePool(x), tf.mean(x, [1, 2]).arraySync() as number[][])).toBeLessThan(1e-6);
     tf.dispose([x, dy, ours, stock]);
+  });
+});
+
+/**
+ * The adjoint of a linear map `f` of `[1, h, w, c]` images, by brute force: every unit image is
+ * pushed through `f` (one batched call), so `dx[b] = sum_o f(e_i)[o] * dy[b, o]` is exactly the
+ * transpose of what `f` computes, whatever its conventions (float64 sums on the host).
+ */
+function bruteForceAdjoint(f: (x: tf.Tensor4D) => tf.Tensor, inShape: [number, number, number], dy: tf.Tensor): number[] {
+  const n = inShape[0] * inShape[1] * inShape[2];
+  const columns = tf.tidy(() => f(tf.reshape(tf.eye(n), [n, ...inShape]) as tf.Tensor4D).dataSync());
+  const m = columns.length / n;
+  const dys = dy.dataSync();
+  const batch = dys.length / m;
+  const dx: number[] = [];
+  for (let b = 0; b < batch; b++) {
+    for (let i = 0; i < n; i++) {
+      let s = 0;
+      for (let o = 0; o < m; o++) s += (columns[i * m + o] as number) * (dys[b * m + o] as number);
+      dx.push(s);
+    }
+  }
+  return dx;
+}
+
+describe('GlobalMaxPooling2D gradient', () => {
+  /** First-maximum routing over the positions of each (example, channel), written with loops. */
+  function firstMaxGlobal(x: Float32Array, [b, n, c]: number[], dy: Float32Array): number[] {
+    const dx = new Array<number>(x.length).fill(0);
+    for (let e = 0; e < (b as number); e++) {
+      for (let ch = 0; ch < (c as number); ch++) {
+        let at = e * (n as number) * (c as number) + ch;
+        for (let p = 0; p < (n as number); p++) {
+          const i = (e * (n as number) + p) * (c as number) + ch;
+          if ((x[i] as number) > (x[at] as number)) at = i;
+        }
+        dx[at] = dy[e * (c as number) + ch] as number;
+      }
+    }
+    return dx;
+  }
+
+  it.each([
+    [2, 5, 7, 3],
+    [3, 4, 4, 2],
+    [1, 1, 6, 2],
+  ])('routes each channel to its first maximum, ties included (%ix%ix%ix%i)', (b, h, w, c) => {
+    // Many ties: ReLU of rounded values, plus one constant channel.
+    const x = tf.tidy(() => {
+      const v = tf.relu(tf.round(tf.randomNormal([b, h, w, c], 0, 1, 'float32', 21)));
+      return tf.concat([tf.slice(v, [0, 0, 0, 0], [b, h, w, c - 1]), tf.fill([b, h, w, 1], 0.5)], 3) as tf.Tensor4D;
+    });
+    const dy = tf.randomUniform([b, c], 0.5, 1.5, 'float32', 22);
+    const ours = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(globalMaxPoolFirstMax(t as tf.Tensor4D), dy)))(x);
+    expect(maxAbsDiff(ours, firstMaxGlobal(x.dataSync() as Float32Array, [b, h * w, c], dy.dataSync() as Float32Array))).toBe(0);
+    expect(maxAbsDiff(globalMaxPoolFirstMax(x), tf.max(x, [1, 2]).arraySync() as number[][])).toBe(0);
+    tf.dispose([x, dy, ours]);
+  });
+
+  it('gives GMP(A) and GMP(maxPool(A, 2, stride 1, same)) the same gradient (tfjs gives the second n times too much)', () => {
+    const a = tf.randomNormal([2, 5, 6, 3], 0, 1, 'float32', 23) as tf.Tensor4D;
+    const dy = tf.randomUniform([2, 3], 0.5, 1.5, 'float32', 24);
+    const direct = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(globalMaxPoolFirstMax(t as tf.Tensor4D), dy)))(a);
+    const pooled = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(globalMaxPoolFirstMax(maxPoolFirstMax(t as tf.Tensor4D, [2, 2], [1, 1], 'same')), dy)))(a);
+    expect(maxAbsDiff(pooled, direct.arraySync() as number[][][][])).toBeLessThan(1e-6);
+    // The stock Max gradient sends the full gradient to every copy of the maximum.
+    const stock = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.max(maxPoolFirstMax(t as tf.Tensor4D, [2, 2], [1, 1], 'same'), [1, 2]), dy)))(a);
+    expect(tf.sum(stock).dataSync()[0]).toBeGreaterThan(1.5 * (tf.sum(direct).dataSync()[0] as number));
+    tf.dispose([a, dy, direct, pooled, stock]);
+  });
+});
+
+describe('UpSampling2D gradients', () => {
+  const cases = [
+    [2, 2, 3, 4],
+    [2, 3, 3, 5],
+    [3, 1, 4, 3],
+    [1, 2, 5, 2],
+    [2, 2, 1, 4],
+    [3, 2, 2, 1],
+  ] as const;
+
+  it.each(cases)('nearest %ix%i on %ix%i, batch 2: forward is tfjs-layers\', gradient its exact adjoint', (fh, fw, h, w) => {
+    const layer = tfl.layers.upSampling2d({ size: [fh, fw], interpolation: 'nearest' });
+    const x = tf.randomNormal([2, h, w, 2], 0, 1, 'float32', 31) as tf.Tensor4D;
+    const y = layer.apply(x) as tf.Tensor;
+    const dy = tf.randomNormal(y.shape, 0, 1, 'float32', 32);
+    expect(maxAbsDiff(upsampleNearest(x, [fh, fw]), y.arraySync() as number[][][][])).toBe(0);
+    const ours = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(upsampleNearest(t as tf.Tensor4D, [fh, fw]), dy)))(x);
+    expect(maxAbsDiff(ours, bruteForceAdjoint((v) => layer.apply(v) as tf.Tensor, [h, w, 2], dy))).toBeLessThan(1e-5);
+    tf.dispose([x, y, dy, ours]);
+  });
+
+  it.each(cases)('bilinear %ix%i on %ix%i, batch 2: forward is tfjs-layers\', gradient its exact adjoint', (fh, fw, h, w) => {
+    const layer = tfl.layers.upSampling2d({ size: [fh, fw], interpolation: 'bilinear' });
+    const x = tf.randomNormal([2, h, w, 2], 0, 1, 'float32', 33) as tf.Tensor4D;
+    const y = layer.apply(x) as tf.Tensor;
+    const dy = tf.randomNormal(y.shape, 0, 1, 'float32', 34);
+    expect(maxAbsDiff(upsampleBilinear(x, [fh, fw]), y.arraySync() as number[][][][])).toBe(0);
+    const ours = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(upsampleBilinear(t as tf.Tensor4D, [fh, fw]), dy)))(x);
+    expect(maxAbsDiff(ours, bruteForceAdjoint((v) => layer.apply(v) as tf.Tensor, [h, w, 2], dy))).toBeLessThan(1e-5);
+    tf.dispose([x, y, dy, ours]);
+  });
+
+  it.runIf(process.env['TFCAM_BACKEND'] === 'cpu')('replaces tfjs-backend-cpu gradients that are wrong (nearest, batch 2) or throw (bilinear, non-square)', () => {
+    const x = tf.randomNormal([2, 3, 4, 2], 0, 1, 'float32', 35) as tf.Tensor4D;
+    const dy = tf.randomNormal([2, 6, 8, 2], 0, 1, 'float32', 36);
+    const stock = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.image.resizeNearestNeighbor(t as tf.Tensor4D, [6, 8]), dy)))(x);
+    const ours = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(upsampleNearest(t as tf.Tensor4D, [2, 2]), dy)))(x);
+    // Example 0 agrees; example 1 gets another example's gradient.
+    expect(maxAbsDiff(tf.slice(stock, [0], [1]), tf.slice(ours, [0], [1]).arraySync() as number[][][][])).toBeLessThan(1e-5);
+    expect(maxAbsDiff(tf.slice(stock, [1], [1]), tf.slice(ours, [1], [1]).arraySync() as number[][][][])).toBeGreaterThan(0.1);
+    expect(() => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.image.resizeBilinear(t as tf.Tensor4D, [6, 8]), dy)))(x)).toThrow(/shape/);
+    tf.dispose([x, dy, stock, ours]);
   });
 });

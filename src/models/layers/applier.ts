@@ -14,6 +14,16 @@
  *   last one; ties are common after ReLU);
  * - GlobalAveragePooling2D gets a one-broadcast gradient (tfjs' Mean gradient allocates three
  *   activation-sized tensors);
+ * - GlobalMaxPooling2D/1D route each channel's gradient to its first maximum (row-major over h, w),
+ *   on every backend: tfjs' Max gradient gives the full gradient to every tied maximum (n times too
+ *   much after UpSampling2D, a stride-1 'same' MaxPooling2D, or over a constant channel);
+ * - MaxPooling1D and AveragePooling1D('same') get the 2-D rules above (tfjs-layers runs them as 2-D
+ *   poolings over [B, steps, 1, C]);
+ * - UpSampling2D (either data format) gets the gradient of what it computes: nearest, one AvgPool of
+ *   the upstream gradient on every backend (tfjs-backend-cpu's is wrong for every example but the
+ *   first: batch stride bug); bilinear, the backend's own gradient kernel with its result reshaped
+ *   (tfjs-backend-cpu's labels it [B, W, H, C]: tfjs' stock gradient throws on non-square maps);
+ * - ThresholdedReLU gets its gradient (tfjs has none for the `Greater` it is built from);
  * - the explained output's softmax/sigmoid is skipped when explaining logits;
  * - guided backpropagation swaps ReLU-like activations for guided ones.
  * Every other layer is applied with `layer.apply(x, { training: false })`.
@@ -32,8 +42,13 @@ import {
   conv2dForwardGrad,
   depthwiseForwardGrad,
   globalAveragePool,
+  globalMaxPoolFirstMax,
+  maxFirstMax,
   maxPoolFirstMax,
   unaryCustomGrad,
+  thresholdedRelu,
+  upsampleBilinear,
+  upsampleNearest,
 } from '../../core/gradops.js';
 
 type Pair = [number, number];
@@ -259,6 +274,55 @@ const globalAveragePooling2d: Applier = (layer, [x]) => {
   return globalAveragePool(x as tf.Tensor4D);
 };
 
+const globalMaxPooling2d: Applier = (layer, [x]) => {
+  if (x === undefined || x.rank !== 4) return null;
+  if (channelsLast(layer)) return globalMaxPoolFirstMax(x as tf.Tensor4D);
+  if (layer['dataFormat'] !== 'channelsFirst') return null;
+  const [b, c, h, w] = x.shape as [number, number, number, number];
+  // [B, C, H*W] -> [B, H*W, C]: positions on axis 1, row-major as in the channels-last case.
+  return maxFirstMax(tf.transpose(tf.reshape(x, [b, c, h * w]), [0, 2, 1]) as tf.Tensor3D);
+};
+
+const globalMaxPooling1d: Applier = (_layer, [x]) => {
+  if (x === undefined || x.rank !== 3) return null;
+  return maxFirstMax(x as tf.Tensor3D);
+};
+
+/** Pooling1D runs a 2-D pooling on `[B, steps, 1, C]` (tfjs-layers' own expansion). */
+function pool1dArgs(layer: LayerLike): { pool: Pair; strides: Pair } {
+  const pool = pair(layer['poolSize'], 2)[0];
+  const stride = layer['strides'] == null ? pool : pair(layer['strides'], 1)[0];
+  return { pool: [pool, 1], strides: [stride, 1] };
+}
+
+const maxPooling1d: Applier = (layer, [x]) => {
+  const padding = paddingOf(layer);
+  if (x === undefined || x.rank !== 3 || padding === null) return null;
+  const { pool, strides } = pool1dArgs(layer);
+  return tf.squeeze(maxPoolFirstMax(tf.expandDims(x, 2) as tf.Tensor4D, pool, strides, padding), [2]);
+};
+
+const averagePooling1d: Applier = (layer, [x]) => {
+  if (x === undefined || x.rank !== 3 || paddingOf(layer) !== 'same') return null;
+  const { pool, strides } = pool1dArgs(layer);
+  return tf.squeeze(avgPoolSame(tf.expandDims(x, 2) as tf.Tensor4D, pool, strides), [2]);
+};
+
+const upSampling2d: Applier = (layer, [x]) => {
+  if (x === undefined || x.rank !== 4) return null;
+  const size = pair(layer['size'], 2);
+  if (!size.every((f) => Number.isInteger(f) && f >= 1)) return null;
+  const interpolation = layer['interpolation'] ?? 'nearest';
+  if (interpolation !== 'nearest' && interpolation !== 'bilinear') return null;
+  const up = interpolation === 'nearest' ? upsampleNearest : upsampleBilinear;
+  return inNhwc(layer, x as tf.Tensor4D, (v) => up(v, size));
+};
+
+const thresholdedReluLayer: Applier = (layer, [x]) => {
+  if (x === undefined) return null;
+  return thresholdedRelu(x, typeof layer['theta'] === 'number' ? layer['theta'] : 1);
+};
+
 const activationLayer: Applier = (layer, [x], ctx, strip) => {
   if (x === undefined) return null;
   return activate(layer['activation'], x, ctx, strip);
@@ -282,6 +346,12 @@ const APPLIERS: Readonly<Record<string, Applier>> = {
   AveragePooling2D: averagePooling2d,
   MaxPooling2D: maxPooling2d,
   GlobalAveragePooling2D: globalAveragePooling2d,
+  GlobalMaxPooling2D: globalMaxPooling2d,
+  GlobalMaxPooling1D: globalMaxPooling1d,
+  MaxPooling1D: maxPooling1d,
+  AveragePooling1D: averagePooling1d,
+  UpSampling2D: upSampling2d,
+  ThresholdedReLU: thresholdedReluLayer,
   Activation: activationLayer,
   ReLU: reluLayer,
   Softmax: softmaxLayer,

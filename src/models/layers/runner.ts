@@ -17,7 +17,7 @@ import { applyStep, applyStock } from './applier.js';
 import { unaryCustomGrad } from '../../core/gradops.js';
 import type { Step } from './graph.js';
 import type { Plan } from './plan.js';
-import { UnsupportedError } from '../../errors.js';
+import { TfcamError, UnsupportedError } from '../../errors.js';
 import type { HeadResult } from '../explainable.js';
 
 /** `[kernel, backend]` when `e` is tfjs' "Kernel 'X' not registered for backend 'Y'" error. */
@@ -42,15 +42,32 @@ function withKernelCheck<T>(
 }
 
 /**
- * Runs one step, turning tfjs' "Kernel 'X' not registered for backend 'Y'" into an
- * {@link UnsupportedError} that names the layer, the kernel, the backend and what to do.
+ * Runs one step. No raw tfjs error escapes: tfjs' "Kernel 'X' not registered for backend 'Y'" becomes
+ * an {@link UnsupportedError} that names the layer, the kernel, the backend and what to do; any other
+ * error that is not already a {@link TfcamError} becomes an {@link UnsupportedError} that names the
+ * layer (path and class) and quotes tfjs' message. tfcam's own errors pass through unchanged.
  */
 function guarded(fn: string, step: Step, run: () => tf.Tensor[]): tf.Tensor[] {
-  return withKernelCheck(fn, run, (kernel, backend) => ({
-    expected: `must use only kernels the '${backend}' backend provides`,
-    got: `layer '${step.path}' (${step.layer.getClassName()}), which needs kernel '${kernel}'`,
-    fix: `Run on the cpu or webgl backend (tf.setBackend('cpu')), or choose a target layer above '${step.path}' so it is not differentiated.`,
-  }));
+  const where = `layer '${step.path}' (${step.layer.getClassName()})`;
+  try {
+    return withKernelCheck(fn, run, (kernel, backend) => ({
+      expected: `must use only kernels the '${backend}' backend provides`,
+      got: `${where}, which needs kernel '${kernel}'`,
+      fix: `Run on the cpu or webgl backend (tf.setBackend('cpu')), or choose a target layer above '${step.path}' so it is not differentiated.`,
+    }));
+  } catch (e) {
+    if (e instanceof TfcamError) throw e;
+    const raw = e instanceof Error ? e.message : String(e);
+    const brief = raw.replace(/\s+/g, ' ').trim();
+    const quoted = brief.length > 160 ? `${brief.slice(0, 157)}...` : brief;
+    throw new UnsupportedError({
+      fn,
+      argument: 'model',
+      expected: 'must have layers tfcam can run',
+      got: `${where}, which failed in TensorFlow.js: "${quoted}"`,
+      fix: `Check that model.predict runs on this input; if it does, choose a target layer above '${step.path}' (closer to the output) so tfcam does not replay it.`,
+    });
+  }
 }
 
 /**
