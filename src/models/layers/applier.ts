@@ -26,7 +26,12 @@
  * - ThresholdedReLU gets its gradient (tfjs has none for the `Greater` it is built from);
  * - the explained output's softmax/sigmoid is skipped when explaining logits;
  * - guided backpropagation swaps ReLU-like activations for guided ones.
- * Every other layer is applied with `layer.apply(x, { training: false })`.
+ * Every other layer is applied with `layer.apply(x, { training: false })`; its tfjs gradient was
+ * audited for ties, batch > 1, non-square maps, cpu and wasm (test/core/head-gradients.test.ts). Tie
+ * rule kept from tfjs: element-wise `Maximum`/`Minimum` give a tied position's whole gradient to
+ * the first input (TensorFlow's rule; PyTorch's `torch.maximum` splits it evenly). Ties between
+ * inputs that are the same tensor (or copies of it) are differentiable, and both rules give the same
+ * total; other exact ties are kinks with no gradient to match.
  *
  * Nothing here touches the model: weights are read, never written; no property is set on any layer.
  *
