@@ -231,4 +231,31 @@ describe('a failed head pass leaves no tensor behind', () => {
     x.dispose();
     model.dispose();
   });
+
+  it('when an op above the layer has no gradient in tfjs: a typed error naming the layers above, nothing leaked', () => {
+    // TopK has no registered gradient: the backward pass fails with tfjs' "gradient function not found".
+    class SortChannels extends tfl.layers.Layer {
+      static className = 'SortChannels';
+      override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+        const x = Array.isArray(inputs) ? (inputs[0] as tf.Tensor) : inputs;
+        return tf.topk(x, x.shape[x.rank - 1] as number).values;
+      }
+    }
+    const inp = tfl.input({ shape: [6, 6, 2] });
+    const conv = tfl.layers.conv2d({ filters: 3, kernelSize: 3, padding: 'same', name: 'conv' }).apply(inp) as tfl.SymbolicTensor;
+    const sorted = new SortChannels({ name: 'sort' }).apply(conv) as tfl.SymbolicTensor;
+    const out = tfl.layers.dense({ units: 2 }).apply(tfl.layers.globalAveragePooling2d({}).apply(sorted)) as tfl.SymbolicTensor;
+    const model = tfl.model({ inputs: inp, outputs: out });
+    const x = tf.ones([1, 6, 6, 2]);
+    expectThrowsClean(
+      () => gradCam(model, x as tf.Tensor4D, { layer: 'conv' }),
+      UnsupportedError,
+      /^gradCam: 'layer' must have a differentiable model above it, but got the layers above 'conv' \(SortChannels, GlobalAveragePooling2D, Dense\), whose backward pass failed in TensorFlow\.js: ".*TopK/,
+    );
+    // Above the op, the map is computed.
+    const r = gradCam(model, x as tf.Tensor4D, { layer: 'sort' });
+    expect(r.layer).toBe('sort');
+    tf.dispose([r, x]);
+    model.dispose();
+  });
 });

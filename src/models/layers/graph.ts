@@ -149,7 +149,7 @@ export function flattenModel(model: ContainerLike): FlatGraph {
           }
           containerCalls.push({
             layer,
-            path: `${prefix}${layer.name}`,
+            path: paths.get(layer) ?? `${prefix}${layer.name}`,
             outputs: outVals,
             outputShapes: frame.node.outputTensors.map((t) => t.shape),
           });

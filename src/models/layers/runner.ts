@@ -159,7 +159,7 @@ export function runHead<S extends Record<string, tf.Tensor>>(
   // rethrown once the engine is clean.
   let failure: { error: unknown } | null = null;
   try {
-    const { grads } = guardedBackward(fn, () =>
+    const { grads } = guardedBackward(fn, plan, () =>
       tf.engine().gradients(
         () => {
           try {
@@ -249,11 +249,30 @@ export function runHeadForward(plan: Plan, frontier: ReadonlyMap<number, tf.Tens
   });
 }
 
-/** The backward pass, with missing-kernel errors (a layer's gradient kernel) made explicit. */
-function guardedBackward<T>(fn: string, run: () => T): T {
-  return withKernelCheck(fn, run, (kernel, backend) => ({
-    expected: `must be differentiable with the kernels the '${backend}' backend provides`,
-    got: `a layer above the target whose gradient needs kernel '${kernel}'`,
-    fix: "Run on the cpu or webgl backend (tf.setBackend('cpu')), or choose a target layer closer to the output.",
-  }));
+/**
+ * The backward pass. No raw tfjs error escapes: a missing gradient kernel, or an op tfjs cannot
+ * differentiate ("gradient function not found"), becomes an {@link UnsupportedError} that names the
+ * target and the layers above it.
+ */
+function guardedBackward<T>(fn: string, plan: Plan, run: () => T): T {
+  const target = plan.target === null ? 'the input' : `'${plan.target.path}'`;
+  const classes = [...new Set(plan.head.map((s) => s.layer.getClassName()))];
+  const above = `the layers above ${target} (${classes.slice(0, 8).join(', ')}${classes.length > 8 ? ', ...' : ''})`;
+  try {
+    return withKernelCheck(fn, run, (kernel, backend) => ({
+      expected: `must be differentiable with the kernels the '${backend}' backend provides`,
+      got: `${above}, whose gradient needs kernel '${kernel}'`,
+      fix: "Run on the cpu or webgl backend (tf.setBackend('cpu')), or choose a target layer closer to the output.",
+    }));
+  } catch (e) {
+    if (e instanceof TfcamError) throw e;
+    const raw = (e instanceof Error ? e.message : String(e)).replace(/\s+/g, ' ').trim();
+    throw new UnsupportedError({
+      fn,
+      argument: 'layer',
+      expected: 'must have a differentiable model above it',
+      got: `${above}, whose backward pass failed in TensorFlow.js: "${raw.length > 160 ? `${raw.slice(0, 157)}...` : raw}"`,
+      fix: 'Choose a target layer above the one whose op has no gradient (closer to the output).',
+    });
+  }
 }
