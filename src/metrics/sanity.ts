@@ -11,7 +11,7 @@ import type { OptionSpec } from '../core/options.js';
 import { INVALID, booleanOption, integerOption, numberOption, objectOption, oneOfOption, parseOptions, schemaFor } from '../core/options.js';
 import { isTensor } from '../core/tensor.js';
 import { InputError, LayerError, ModelError, OptionError, describeValue } from '../errors.js';
-import type { LayerLike } from '../models/layers/keras-types.js';
+import type { LayerLike, LayerWith } from '../models/layers/keras-types.js';
 import type { LayersExplainable } from '../models/layers/model.js';
 import { explainableModel } from '../models/index.js';
 import { checkMaps } from './common.js';
@@ -292,14 +292,14 @@ function weightedLayers(model: LayersExplainable): Map<string, LayerLike> {
     const step = graph.steps[i];
     if (step === undefined || seen.has(step.layer)) continue;
     seen.add(step.layer);
-    const weights = step.layer['weights'];
+    const weights = (step.layer as LayerWith<'weights'>).weights;
     if (Array.isArray(weights) && weights.length > 0) out.set(step.path, step.layer);
   }
   return out;
 }
 
 function layerVariables(layer: LayerLike): VariableLike[] {
-  return (layer['weights'] as VariableLike[]).filter((v) => v != null && typeof v.read === 'function');
+  return ((layer as LayerWith<'weights'>).weights as VariableLike[]).filter((v) => v != null && typeof v.read === 'function');
 }
 
 function resolveGroups(fn: string, model: LayersExplainable, spec: ReadonlyArray<string | readonly string[]> | undefined): Group[] {

@@ -40,7 +40,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Step } from './graph.js';
-import type { ActivationLike, LayerLike } from './keras-types.js';
+import type { ActivationLike, LayerOf, LayerWith, ReplayedClass } from './keras-types.js';
 import { readWeight } from './keras-types.js';
 import {
   avgPoolSame,
@@ -137,14 +137,14 @@ function activate(act: unknown, x: tf.Tensor, ctx: ApplyContext, strip: boolean)
   return (act as ActivationLike).apply(x);
 }
 
-function addBias(layer: LayerLike, y: tf.Tensor): tf.Tensor {
-  if (layer['useBias'] === false) return y;
-  const bias = readWeight(layer, 'bias');
+function addBias(layer: LayerWith<'useBias' | 'bias'>, y: tf.Tensor): tf.Tensor {
+  if (layer.useBias === false) return y;
+  const bias = readWeight(layer.bias);
   return bias === null ? y : tf.add(y, bias);
 }
 
-function channelsLast(layer: LayerLike): boolean {
-  const f = layer['dataFormat'];
+function channelsLast(layer: LayerWith<'dataFormat'>): boolean {
+  const f = layer.dataFormat;
   return f === undefined || f === null || f === 'channelsLast';
 }
 
@@ -154,26 +154,27 @@ function channelsLast(layer: LayerLike): boolean {
  * convolutions get tfcam's gradients too (stock ones need kernels wasm lacks). Null for unknown
  * formats.
  */
-function inNhwc(layer: LayerLike, x: tf.Tensor4D, f: (nhwc: tf.Tensor4D) => tf.Tensor): tf.Tensor | null {
+function inNhwc(layer: LayerWith<'dataFormat'>, x: tf.Tensor4D, f: (nhwc: tf.Tensor4D) => tf.Tensor): tf.Tensor | null {
   if (channelsLast(layer)) return f(x);
-  if (layer['dataFormat'] !== 'channelsFirst') return null;
+  if (layer.dataFormat !== 'channelsFirst') return null;
   return tf.transpose(f(tf.transpose(x, [0, 2, 3, 1])), [0, 3, 1, 2]);
 }
 
-function paddingOf(layer: LayerLike): 'same' | 'valid' | null {
-  const p = layer['padding'];
+function paddingOf(layer: LayerWith<'padding'>): 'same' | 'valid' | null {
+  const p = layer.padding;
   return p === 'same' || p === 'valid' ? p : null;
 }
 
-type Applier = (layer: LayerLike, inputs: tf.Tensor[], ctx: ApplyContext, strip: boolean) => tf.Tensor | null;
+/** How one class is replayed: null to fall back to the layer's own `apply`. */
+type Applier<C extends ReplayedClass> = (layer: LayerOf<C>, inputs: tf.Tensor[], ctx: ApplyContext, strip: boolean) => tf.Tensor | null;
 
-const conv2d: Applier = (layer, [x], ctx, strip) => {
-  const kernel = readWeight(layer, 'kernel');
+const conv2d: Applier<'Conv2D'> = (layer, [x], ctx, strip) => {
+  const kernel = readWeight(layer.kernel);
   const padding = paddingOf(layer);
   if (x === undefined || x.rank !== 4 || kernel === null || kernel.rank !== 4 || padding === null) return null;
-  if (layer['rank'] !== 2) return null;
-  const strides = pair(layer['strides'], 1);
-  const dilations = pair(layer['dilationRate'], 1);
+  if (layer.rank !== 2) return null;
+  const strides = pair(layer.strides, 1);
+  const dilations = pair(layer.dilationRate, 1);
   const k = kernel as tf.Tensor4D;
   // tfjs cannot differentiate dilated convolutions: those always use the forward-conv gradient.
   const y = inNhwc(layer, x as tf.Tensor4D, (v) =>
@@ -184,7 +185,7 @@ const conv2d: Applier = (layer, [x], ctx, strip) => {
         : tf.conv2d(v, k, strides, padding, 'NHWC', dilations),
     ),
   );
-  return y === null ? null : activate(layer['activation'], y, ctx, strip);
+  return y === null ? null : activate(layer.activation, y, ctx, strip);
 };
 
 function depthwise(
@@ -200,33 +201,33 @@ function depthwise(
     : tf.depthwiseConv2d(x, kernel, strides, padding, 'NHWC', dilations);
 }
 
-const depthwiseConv2d: Applier = (layer, [x], ctx, strip) => {
-  const kernel = readWeight(layer, 'depthwiseKernel');
+const depthwiseConv2d: Applier<'DepthwiseConv2D'> = (layer, [x], ctx, strip) => {
+  const kernel = readWeight(layer.depthwiseKernel);
   const padding = paddingOf(layer);
   if (x === undefined || x.rank !== 4 || kernel === null || padding === null) return null;
   // tfjs-layers' DepthwiseConv2D ignores dilationRate; replay what the model computes.
   const y = inNhwc(layer, x as tf.Tensor4D, (v) =>
-    addBias(layer, depthwise(v, kernel as tf.Tensor4D, pair(layer['strides'], 1), padding, [1, 1], ctx)),
+    addBias(layer, depthwise(v, kernel as tf.Tensor4D, pair(layer.strides, 1), padding, [1, 1], ctx)),
   );
-  return y === null ? null : activate(layer['activation'], y, ctx, strip);
+  return y === null ? null : activate(layer.activation, y, ctx, strip);
 };
 
-const separableConv2d: Applier = (layer, [x], ctx, strip) => {
-  const dk = readWeight(layer, 'depthwiseKernel');
-  const pk = readWeight(layer, 'pointwiseKernel');
+const separableConv2d: Applier<'SeparableConv2D'> = (layer, [x], ctx, strip) => {
+  const dk = readWeight(layer.depthwiseKernel);
+  const pk = readWeight(layer.pointwiseKernel);
   const padding = paddingOf(layer);
   if (x === undefined || x.rank !== 4 || dk === null || pk === null || padding === null) return null;
-  if (!channelsLast(layer) || layer['rank'] !== 2) return null;
-  const dilations = pair(layer['dilationRate'], 1);
-  const d = depthwise(x as tf.Tensor4D, dk as tf.Tensor4D, pair(layer['strides'], 1), padding, dilations, ctx);
+  if (!channelsLast(layer) || layer.rank !== 2) return null;
+  const dilations = pair(layer.dilationRate, 1);
+  const d = depthwise(x as tf.Tensor4D, dk as tf.Tensor4D, pair(layer.strides, 1), padding, dilations, ctx);
   const p = ctx.forwardConvGrad
     ? conv2dForwardGrad(d, pk as tf.Tensor4D, [1, 1], 'valid', [1, 1])
     : tf.conv2d(d, pk as tf.Tensor4D, 1, 'valid', 'NHWC');
-  return activate(layer['activation'], addBias(layer, p), ctx, strip);
+  return activate(layer.activation, addBias(layer, p), ctx, strip);
 };
 
-const dense: Applier = (layer, [x], ctx, strip) => {
-  const kernel = readWeight(layer, 'kernel');
+const dense: Applier<'Dense'> = (layer, [x], ctx, strip) => {
+  const kernel = readWeight(layer.kernel);
   if (x === undefined || kernel === null || kernel.rank !== 2 || x.rank < 2) return null;
   let y: tf.Tensor;
   if (x.rank === 2) {
@@ -236,17 +237,17 @@ const dense: Applier = (layer, [x], ctx, strip) => {
     const flat = tf.reshape(x, [-1, x.shape[x.rank - 1] as number]) as tf.Tensor2D;
     y = tf.reshape(tf.matMul(flat, kernel as tf.Tensor2D), [...lead, kernel.shape[1] as number]);
   }
-  return activate(layer['activation'], addBias(layer, y), ctx, strip);
+  return activate(layer.activation, addBias(layer, y), ctx, strip);
 };
 
-const batchNormalization: Applier = (layer, [x]) => {
-  const mean = readWeight(layer, 'movingMean');
-  const variance = readWeight(layer, 'movingVariance');
+const batchNormalization: Applier<'BatchNormalization'> = (layer, [x]) => {
+  const mean = readWeight(layer.movingMean);
+  const variance = readWeight(layer.movingVariance);
   if (x === undefined || mean === null || variance === null) return null;
-  const gamma = layer['scale'] === false ? null : readWeight(layer, 'gamma');
-  const beta = layer['center'] === false ? null : readWeight(layer, 'beta');
-  const eps = typeof layer['epsilon'] === 'number' ? layer['epsilon'] : 1e-3;
-  let axis = typeof layer['axis'] === 'number' ? layer['axis'] : -1;
+  const gamma = layer.scale === false ? null : readWeight(layer.gamma);
+  const beta = layer.center === false ? null : readWeight(layer.beta);
+  const eps = typeof layer.epsilon === 'number' ? layer.epsilon : 1e-3;
+  let axis = typeof layer.axis === 'number' ? layer.axis : -1;
   if (axis < 0) axis += x.rank;
   const shape = new Array<number>(x.rank).fill(1);
   shape[axis] = x.shape[axis] as number;
@@ -259,90 +260,90 @@ const batchNormalization: Applier = (layer, [x]) => {
   return tf.add(tf.mul(x, bc(factor)), bc(shift));
 };
 
-const averagePooling2d: Applier = (layer, [x]) => {
+const averagePooling2d: Applier<'AveragePooling2D'> = (layer, [x]) => {
   if (x === undefined || x.rank !== 4 || paddingOf(layer) !== 'same' || !channelsLast(layer)) return null;
-  const poolSize = pair(layer['poolSize'], 2);
-  const strides = layer['strides'] == null ? poolSize : pair(layer['strides'], 1);
+  const poolSize = pair(layer.poolSize, 2);
+  const strides = layer.strides == null ? poolSize : pair(layer.strides, 1);
   return avgPoolSame(x as tf.Tensor4D, poolSize, strides);
 };
 
-const maxPooling2d: Applier = (layer, [x]) => {
+const maxPooling2d: Applier<'MaxPooling2D'> = (layer, [x]) => {
   const padding = paddingOf(layer);
   if (x === undefined || x.rank !== 4 || padding === null || !channelsLast(layer)) return null;
-  const poolSize = pair(layer['poolSize'], 2);
-  const strides = layer['strides'] == null ? poolSize : pair(layer['strides'], 1);
+  const poolSize = pair(layer.poolSize, 2);
+  const strides = layer.strides == null ? poolSize : pair(layer.strides, 1);
   return maxPoolFirstMax(x as tf.Tensor4D, poolSize, strides, padding);
 };
 
-const globalAveragePooling2d: Applier = (layer, [x]) => {
-  if (x === undefined || x.rank !== 4 || !channelsLast(layer) || layer['keepDims'] === true) return null;
+const globalAveragePooling2d: Applier<'GlobalAveragePooling2D'> = (layer, [x]) => {
+  if (x === undefined || x.rank !== 4 || !channelsLast(layer)) return null;
   return globalAveragePool(x as tf.Tensor4D);
 };
 
-const globalMaxPooling2d: Applier = (layer, [x]) => {
+const globalMaxPooling2d: Applier<'GlobalMaxPooling2D'> = (layer, [x]) => {
   if (x === undefined || x.rank !== 4) return null;
   if (channelsLast(layer)) return globalMaxPoolFirstMax(x as tf.Tensor4D);
-  if (layer['dataFormat'] !== 'channelsFirst') return null;
+  if (layer.dataFormat !== 'channelsFirst') return null;
   const [b, c, h, w] = x.shape as [number, number, number, number];
   // [B, C, H*W] -> [B, H*W, C]: positions on axis 1, row-major as in the channels-last case.
   return maxFirstMax(tf.transpose(tf.reshape(x, [b, c, h * w]), [0, 2, 1]) as tf.Tensor3D);
 };
 
-const globalMaxPooling1d: Applier = (_layer, [x]) => {
+const globalMaxPooling1d: Applier<'GlobalMaxPooling1D'> = (_layer, [x]) => {
   if (x === undefined || x.rank !== 3) return null;
   return maxFirstMax(x as tf.Tensor3D);
 };
 
 /** Pooling1D runs a 2-D pooling on `[B, steps, 1, C]` (tfjs-layers' own expansion). */
-function pool1dArgs(layer: LayerLike): { pool: Pair; strides: Pair } {
-  const pool = pair(layer['poolSize'], 2)[0];
-  const stride = layer['strides'] == null ? pool : pair(layer['strides'], 1)[0];
+function pool1dArgs(layer: LayerOf<'MaxPooling1D' | 'AveragePooling1D'>): { pool: Pair; strides: Pair } {
+  const pool = pair(layer.poolSize, 2)[0];
+  const stride = layer.strides == null ? pool : pair(layer.strides, 1)[0];
   return { pool: [pool, 1], strides: [stride, 1] };
 }
 
-const maxPooling1d: Applier = (layer, [x]) => {
+const maxPooling1d: Applier<'MaxPooling1D'> = (layer, [x]) => {
   const padding = paddingOf(layer);
   if (x === undefined || x.rank !== 3 || padding === null) return null;
   const { pool, strides } = pool1dArgs(layer);
   return tf.squeeze(maxPoolFirstMax(tf.expandDims(x, 2) as tf.Tensor4D, pool, strides, padding), [2]);
 };
 
-const averagePooling1d: Applier = (layer, [x]) => {
+const averagePooling1d: Applier<'AveragePooling1D'> = (layer, [x]) => {
   if (x === undefined || x.rank !== 3 || paddingOf(layer) !== 'same') return null;
   const { pool, strides } = pool1dArgs(layer);
   return tf.squeeze(avgPoolSame(tf.expandDims(x, 2) as tf.Tensor4D, pool, strides), [2]);
 };
 
-const upSampling2d: Applier = (layer, [x]) => {
+const upSampling2d: Applier<'UpSampling2D'> = (layer, [x]) => {
   if (x === undefined || x.rank !== 4) return null;
-  const size = pair(layer['size'], 2);
+  const size = pair(layer.size, 2);
   if (!size.every((f) => Number.isInteger(f) && f >= 1)) return null;
-  const interpolation = layer['interpolation'] ?? 'nearest';
+  const interpolation = layer.interpolation ?? 'nearest';
   if (interpolation !== 'nearest' && interpolation !== 'bilinear') return null;
   const up = interpolation === 'nearest' ? upsampleNearest : upsampleBilinear;
   return inNhwc(layer, x as tf.Tensor4D, (v) => up(v, size));
 };
 
-const thresholdedReluLayer: Applier = (layer, [x]) => {
+const thresholdedReluLayer: Applier<'ThresholdedReLU'> = (layer, [x]) => {
   if (x === undefined) return null;
-  return thresholdedRelu(x, typeof layer['theta'] === 'number' ? layer['theta'] : 1);
+  return thresholdedRelu(x, typeof layer.theta === 'number' ? layer.theta : 1);
 };
 
-const activationLayer: Applier = (layer, [x], ctx, strip) => {
+const activationLayer: Applier<'Activation'> = (layer, [x], ctx, strip) => {
   if (x === undefined) return null;
-  return activate(layer['activation'], x, ctx, strip);
+  return activate(layer.activation, x, ctx, strip);
 };
 
-const reluLayer: Applier = (layer, [x], ctx) => {
-  if (x !== undefined && !ctx.guided && layer['maxValue'] === 6) return relu6(x);
+const reluLayer: Applier<'ReLU'> = (layer, [x], ctx) => {
+  if (x !== undefined && !ctx.guided && layer.maxValue === 6) return relu6(x);
   if (x === undefined || !ctx.guided) return null;
-  const max = layer['maxValue'];
+  const max = layer.maxValue;
   return guidedRelu(x, typeof max === 'number' ? max : null);
 };
 
-const softmaxLayer: Applier = (_layer, [x], _ctx, strip) => (strip && x !== undefined ? x : null);
+const softmaxLayer: Applier<'Softmax'> = (_layer, [x], _ctx, strip) => (strip && x !== undefined ? x : null);
 
-const APPLIERS: Readonly<Record<string, Applier>> = {
+const APPLIERS: { readonly [C in ReplayedClass]: Applier<C> } = {
   Conv2D: conv2d,
   DepthwiseConv2D: depthwiseConv2d,
   SeparableConv2D: separableConv2d,
@@ -365,9 +366,9 @@ const APPLIERS: Readonly<Record<string, Applier>> = {
 /** Replays one step under tfcam's rules; returns its output tensors. */
 export function applyStep(step: Step, inputs: tf.Tensor[], ctx: ApplyContext): tf.Tensor[] {
   const strip = ctx.stripActivationOf === step;
-  const special = APPLIERS[step.layer.getClassName()];
+  const special = (APPLIERS as Readonly<Record<string, Applier<ReplayedClass>>>)[step.layer.getClassName()];
   if (special !== undefined) {
-    const y = special(step.layer, inputs, ctx, strip);
+    const y = special(step.layer as LayerOf<ReplayedClass>, inputs, ctx, strip);
     if (y !== null) return [y];
   }
   return applyStock(step, inputs);
@@ -387,7 +388,7 @@ export function applyStock(step: Step, inputs: tf.Tensor[]): tf.Tensor[] {
  */
 export function squashingOf(step: Step): 'softmax' | 'sigmoid' | null {
   if (step.layer.getClassName() === 'Softmax') return 'softmax';
-  const name = activationName(step.layer['activation']);
+  const name = activationName((step.layer as LayerWith<'activation'>).activation);
   return name === 'softmax' || name === 'sigmoid' ? name : null;
 }
 
@@ -398,6 +399,6 @@ export function squashingOf(step: Step): 'softmax' | 'sigmoid' | null {
  */
 export function guidedRuleApplies(step: Step): boolean {
   if (step.layer.getClassName() === 'ReLU') return true;
-  const name = activationName(step.layer['activation']);
+  const name = activationName((step.layer as LayerWith<'activation'>).activation);
   return name === 'relu' || name === 'relu6';
 }

@@ -8,7 +8,7 @@ import { LayerError, UnsupportedError, describeValue } from '../../errors.js';
 import type { LayerInfo } from '../explainable.js';
 import type { FlatGraph } from './graph.js';
 import { ancestorsOf, hierarchyPaths } from './graph.js';
-import type { ContainerLike, LayerLike } from './keras-types.js';
+import type { ContainerLike, LayerLike, LayerWith } from './keras-types.js';
 import { isContainer, isLayer } from './keras-types.js';
 
 /** A resolved target: one value of the flattened graph. */
@@ -120,7 +120,7 @@ export function resolveLayer(
       const s = graph.steps[i];
       if (s === undefined || !needed[i]) continue;
       const shape = s.outputShapes[0] ?? [];
-      if (isSpatial(shape) && spatialSize(shape) > 1 && s.layer['dataFormat'] !== 'channelsFirst') {
+      if (isSpatial(shape) && spatialSize(shape) > 1 && (s.layer as LayerWith<'dataFormat'>).dataFormat !== 'channelsFirst') {
         return pick(fn, model, graph, [{ value: s.outputs[0] as number, path: s.path, shape, layer: s.layer, order: i }], node, s.path, needed);
       }
     }
@@ -248,7 +248,7 @@ function pick(
       fix: `Pick a convolutional block instead, e.g. one of: ${candidateList(model, graph, needed)}.`,
     });
   }
-  if (chosen.layer['dataFormat'] === 'channelsFirst') {
+  if ((chosen.layer as LayerWith<'dataFormat'>).dataFormat === 'channelsFirst') {
     throw new UnsupportedError({
       fn,
       argument: 'layer',
