@@ -18,6 +18,7 @@
  * @module
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { capabilities } from './capabilities.js';
 
 type Pair = [number, number];
 
@@ -381,7 +382,7 @@ export function maxPoolFirstMax(
   padding: 'same' | 'valid',
 ): tf.Tensor4D {
   // The cpu backend's own MaxPoolGrad already routes ties to the first maximum.
-  if (tf.getBackend() === 'cpu') return tf.maxPool(x, poolSize, strides, padding);
+  if (capabilities().firstMaxPoolGrad) return tf.maxPool(x, poolSize, strides, padding);
   const op = unaryCustomGrad((input: tf.Tensor, save: tf.GradSaveFunc) => {
     const value = tf.maxPool(input as tf.Tensor4D, poolSize, strides, padding);
     save([input, value]);

@@ -39,6 +39,7 @@
  * @module
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { capabilities } from '../../core/capabilities.js';
 import type { Step } from './graph.js';
 import type { ActivationLike, LayerOf, LayerWith, ReplayedClass } from './keras-types.js';
 import { readWeight } from './keras-types.js';
@@ -86,7 +87,7 @@ function pair(v: unknown, fallback: number): Pair {
  * float ones, the gradient mask `(0, 6]` (tfjs' Relu6 rule) is built from `step`s.
  */
 export function relu6(x: tf.Tensor): tf.Tensor {
-  if (tf.getBackend() !== 'wasm') return tf.relu6(x);
+  if (!capabilities().slowComparisons) return tf.relu6(x);
   const op = unaryCustomGrad((input: tf.Tensor, save: tf.GradSaveFunc) => {
     save([input]);
     return {
