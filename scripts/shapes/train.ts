@@ -18,7 +18,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { loadLayersModelFromFile } from '../load-model.js';
-import { encodePng } from '../png.js';
+import { PNG } from 'pngjs';
 import { IMAGE_SIZE, SHAPE_CLASSES, SPLIT_SEEDS, generateShapes } from './dataset.js';
 import type { ShapesData } from './dataset.js';
 import { buildShapesModel } from './model.js';
@@ -132,8 +132,9 @@ function writeSamples(dir: string, model: tfl.LayersModel): void {
     perClass.set(label, k + 1);
     const name = SHAPE_CLASSES[label] as string;
     const file = `${name}-${k + 1}.png`;
-    const rgb = Array.from(d.images.subarray(n * px, (n + 1) * px), (v) => v * 255);
-    writeFileSync(join(dir, file), encodePng(rgb, IMAGE_SIZE, IMAGE_SIZE, 3));
+    const png = new PNG({ width: IMAGE_SIZE, height: IMAGE_SIZE });
+    png.data = Buffer.from(Uint8ClampedArray.from(d.images.subarray(n * px, (n + 1) * px), (v) => v * 255).buffer);
+    writeFileSync(join(dir, file), PNG.sync.write(png, { colorType: 2, inputColorType: 2 }));
     index.push({ file, class: name, classIndex: label, box: [...(d.boxes[n] as number[])], predicted: SHAPE_CLASSES[predicted[n] as number] as string });
   }
   index.sort((a, b) => a.classIndex - b.classIndex || a.file.localeCompare(b.file));
