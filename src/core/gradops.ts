@@ -19,6 +19,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { capabilities } from './capabilities.js';
+import type { KernelCache } from './kernel-cache.js';
 
 type Pair = [number, number];
 
@@ -147,10 +148,14 @@ export function flipSpatial(kernel: tf.Tensor4D): tf.Tensor4D {
  */
 export type InputGradStrategy = 'conv' | 'taps' | 'auto';
 
-/** `'taps'` pays off when positions * (in + out channels) is well below the kernel's in * out channels. */
-function useTaps(positions: number, inChannels: number, outChannels: number, strategy: InputGradStrategy): boolean {
+/**
+ * `'taps'` pays off when positions * (in + out channels) is well below the kernel's in * out
+ * channels, and only when the flipped kernel would be made (and packed) in every call: with a kernel
+ * cache (an explainer's), the convolution's prepared kernel is made and packed once.
+ */
+function useTaps(positions: number, inChannels: number, outChannels: number, strategy: InputGradStrategy, cached: boolean): boolean {
   if (strategy !== 'auto') return strategy === 'taps';
-  return 2 * positions * (inChannels + outChannels) < inChannels * outChannels;
+  return !cached && 2 * positions * (inChannels + outChannels) < inChannels * outChannels;
 }
 
 /**
@@ -186,14 +191,25 @@ function conv2dInputGradTaps(dy: tf.Tensor4D, kernel: tf.Tensor4D, g: ConvGeomet
   });
 }
 
-/** Input gradient of `conv2d(x, kernel)` computed with forward ops only (see {@link InputGradStrategy}). */
-export function conv2dInputGrad(dy: tf.Tensor4D, kernel: tf.Tensor4D, g: ConvGeometry, strategy: InputGradStrategy = 'auto'): tf.Tensor4D {
-  const [b, h, w, cin] = g.inputShape;
-  if (useTaps(b * h * w, cin, kernel.shape[3], strategy)) return conv2dInputGradTaps(dy, kernel, g);
+/** The flipped, channel-transposed kernel of a conv2d's input gradient. */
+function flipTranspose(kernel: tf.Tensor4D): tf.Tensor4D {
   return tf.tidy(() => {
     const spatial = flipSpatial(kernel);
     const flipped = tf.transpose(spatial, [0, 1, 3, 2]) as tf.Tensor4D;
     if (spatial !== kernel) spatial.dispose();
+    return flipped;
+  });
+}
+
+/**
+ * Input gradient of `conv2d(x, kernel)` computed with forward ops only (see {@link InputGradStrategy}).
+ * With `cache` (an explainer's), the prepared kernel is taken from it (made once per weight value).
+ */
+export function conv2dInputGrad(dy: tf.Tensor4D, kernel: tf.Tensor4D, g: ConvGeometry, strategy: InputGradStrategy = 'auto', cache?: KernelCache): tf.Tensor4D {
+  const [b, h, w, cin] = g.inputShape;
+  if (useTaps(b * h * w, cin, kernel.shape[3], strategy, cache !== undefined)) return conv2dInputGradTaps(dy, kernel, g);
+  return tf.tidy(() => {
+    const flipped = cache === undefined ? flipTranspose(kernel) : (cache.get(kernel, 'conv2d-input-grad', () => flipTranspose(kernel)) as tf.Tensor4D);
     return tf.conv2d(prepareUpstream(dy, g), flipped, 1, 'valid', 'NHWC', g.dilations);
   });
 }
@@ -201,11 +217,14 @@ export function conv2dInputGrad(dy: tf.Tensor4D, kernel: tf.Tensor4D, g: ConvGeo
 /**
  * Input gradient of `depthwiseConv2d(x, kernel)` ([kh,kw,C,M] kernel) with one forward depthwise
  * conv. (Per-tap products lose here: a depthwise kernel is small, so packing it costs little.)
+ * With `cache` (an explainer's; `kernel` must then be a model weight), the flipped kernel is taken
+ * from it.
  */
-export function depthwiseInputGrad(dy: tf.Tensor4D, kernel: tf.Tensor4D, g: ConvGeometry): tf.Tensor4D {
+export function depthwiseInputGrad(dy: tf.Tensor4D, kernel: tf.Tensor4D, g: ConvGeometry, cache?: KernelCache): tf.Tensor4D {
   return tf.tidy(() => {
     const [kh, kw, c, m] = kernel.shape;
-    const flipped = tf.reshape(flipSpatial(kernel), [kh, kw, c * m, 1]) as tf.Tensor4D;
+    const flip = (): tf.Tensor4D => tf.reshape(flipSpatial(kernel), [kh, kw, c * m, 1]) as tf.Tensor4D;
+    const flipped = cache === undefined ? flip() : (cache.get(kernel, 'depthwise-input-grad', flip) as tf.Tensor4D);
     const full = tf.depthwiseConv2d(prepareUpstream(dy, g), flipped, 1, 'valid', 'NHWC', g.dilations);
     if (m === 1) return full;
     const [b, h, w] = full.shape;
@@ -240,28 +259,38 @@ function withForwardGrad(
   return op(x) as tf.Tensor4D;
 }
 
-/** `tf.conv2d` whose gradient (input only) is computed by {@link conv2dInputGrad}. */
+/**
+ * `tf.conv2d` whose gradient (input only) is computed by {@link conv2dInputGrad}. `cache`: an
+ * explainer's prepared kernels (`kernel` must then be a model weight).
+ */
 export function conv2dForwardGrad(
   x: tf.Tensor4D,
   kernel: tf.Tensor4D,
   strides: Pair,
   padding: 'same' | 'valid',
   dilations: Pair,
+  cache?: KernelCache,
 ): tf.Tensor4D {
   const forward = (v: tf.Tensor4D): tf.Tensor4D => tf.conv2d(v, kernel, strides, padding, 'NHWC', dilations);
-  return withForwardGrad(forward, conv2dInputGrad, x, kernel, strides, padding, dilations);
+  const inputGrad = (dy: tf.Tensor4D, k: tf.Tensor4D, g: ConvGeometry): tf.Tensor4D => conv2dInputGrad(dy, k, g, 'auto', cache);
+  return withForwardGrad(forward, inputGrad, x, kernel, strides, padding, dilations);
 }
 
-/** `tf.depthwiseConv2d` whose gradient (input only) is computed by {@link depthwiseInputGrad}. */
+/**
+ * `tf.depthwiseConv2d` whose gradient (input only) is computed by {@link depthwiseInputGrad}.
+ * `cache`: an explainer's prepared kernels (`kernel` must then be a model weight).
+ */
 export function depthwiseForwardGrad(
   x: tf.Tensor4D,
   kernel: tf.Tensor4D,
   strides: Pair,
   padding: 'same' | 'valid',
   dilations: Pair,
+  cache?: KernelCache,
 ): tf.Tensor4D {
   const forward = (v: tf.Tensor4D): tf.Tensor4D => tf.depthwiseConv2d(v, kernel, strides, padding, 'NHWC', dilations);
-  return withForwardGrad(forward, depthwiseInputGrad, x, kernel, strides, padding, dilations);
+  const inputGrad = (dy: tf.Tensor4D, k: tf.Tensor4D, g: ConvGeometry): tf.Tensor4D => depthwiseInputGrad(dy, k, g, cache);
+  return withForwardGrad(forward, inputGrad, x, kernel, strides, padding, dilations);
 }
 
 /**

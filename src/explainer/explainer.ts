@@ -4,11 +4,10 @@
  * @module
  */
 import type * as tf from '@tensorflow/tfjs-core';
-import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { KernelCache } from '../core/kernel-cache.js';
 import type { Schema } from '../core/options.js';
 import { parseOptions, schemaFor } from '../core/options.js';
-import type { CamInput, CamOptions, CamResult, CamResultBatch, CamResultSingle } from '../core/types.js';
+import type { CamInput, CamModel, CamOptions, CamResult, CamResultBatch, CamResultSingle } from '../core/types.js';
 import type { TfcamErrorDetails } from '../errors.js';
 import { UnsupportedError } from '../errors.js';
 import type { GuidedGradCamOptions, GuidedGradCamResult, GuidedOptions, GuidedResult } from '../guided/guided.js';
@@ -67,7 +66,7 @@ export interface ExplainerMemory {
  */
 export interface Explainer extends ExplainerMethods {
   /** The model it explains. */
-  readonly model: LayersModel;
+  readonly model: CamModel;
   /** True once {@link Explainer.dispose} has run: every call then throws a {@link DisposedError}. */
   readonly disposed: boolean;
   /** {@link guidedBackprop}, bound to the model. */
@@ -190,16 +189,20 @@ function merged(defaults: Record<string, unknown>, options: unknown): unknown {
  *
  * What it keeps: the model's flattened graph, each layer reference resolved and each split planned
  * once (the one-shot functions cache the graph and the plans too, but resolve the layer in every
- * call), and the prepared kernels of the layers above the explained layer that the backward pass
- * reuses (on wasm the flipped, channel-transposed convolution kernels and per-tap kernel slices that
- * every one-shot call makes again, and which tfjs-wasm's XNNPACK packs again for every new tensor).
- * They are prepared by the first call that needs them.
+ * call), and the prepared kernels of the convolutions above the explained layer that the backward
+ * pass reuses. On wasm, tfcam computes those input gradients with forward convolutions: a one-shot
+ * call makes the flipped, channel-transposed kernels in every call (and tfjs-wasm's XNNPACK packs
+ * every new filter tensor again), or avoids that with slower per-tap matrix products where few
+ * positions make it pay; an explainer makes each kernel once, by the first call that needs it, and
+ * convolves with it from then on. (Methods composed from other CAM functions rather than made by
+ * {@link createCam}, such as `finerCam` and `refineCam`, run as their one-shot functions.)
  *
  * Memory: unlike the one-shot functions, whose calls leave `tf.memory().numTensors` unchanged, an
  * explainer holds tensors between calls: `tf.memory()` grows by {@link Explainer.memory} (on wasm,
  * about one copy of the kernels above the explained layer: nothing on cpu and webgl, where the
- * backward pass uses tfjs' own input gradients; nothing either at a last conv block, whose head is
- * pooling and the classifier), and the wasm heap by XNNPACK's packed copy of them. Calls on a warm
+ * backward pass uses tfjs' own input gradients, except for dilated convolutions; nothing either at
+ * a last conv block, whose head is pooling and the classifier; 48.8 MiB at InceptionV3 `mixed7`),
+ * and the wasm heap by XNNPACK's packed copy of them. Calls on a warm
  * explainer leave the count unchanged; `dispose()` frees everything it holds.
  *
  * Weights: the explainer notices when the model's weights change under it (`model.fit`,
@@ -215,11 +218,12 @@ function merged(defaults: Record<string, unknown>, options: unknown): unknown {
  * reused, but keeps hooks on the model (released with `__exit__`); an explainer never touches the
  * model, and the layer is a default that each call may override.
  *
- * @param model - any `tf.LayersModel`; never modified (the explainer keeps a reference to it)
+ * @param model - a `tf.LayersModel` or a `tf.GraphModel` ({@link CamModel}); never modified (the
+ *   explainer keeps a reference to it)
  * @param options - defaults for every call ({@link ExplainerOptions}: the CAM options and
  *   `inputIndex`); checked now, and a `layer` given here is resolved now
  * @returns an {@link Explainer}; the caller owns it and must call `dispose()` to free its tensors
- * @throws {@link ModelError} if `model` is not a built LayersModel; {@link OptionError} for unknown or
+ * @throws {@link ModelError} if `model` is not a model tfcam can explain; {@link OptionError} for unknown or
  *   ill-typed options; {@link LayerError} when `layer` does not resolve; {@link TargetError} for an
  *   ill-typed `target`. Its functions throw what the one-shot ones do, and {@link DisposedError}
  *   after `dispose()`.
@@ -233,7 +237,7 @@ function merged(defaults: Record<string, unknown>, options: unknown): unknown {
  * explainer.dispose();                                      // frees the prepared kernels
  * ```
  */
-export function createExplainer(model: LayersModel, options?: ExplainerOptions): Explainer {
+export function createExplainer(model: CamModel, options?: ExplainerOptions): Explainer {
   const fn = 'createExplainer';
   let planned = new PlannedModel(explainableModel(fn, model));
   const parsed = parseOptions(EXPLAINER_OPTIONS, options, optionContext(fn, planned));
@@ -269,7 +273,10 @@ export function createExplainer(model: LayersModel, options?: ExplainerOptions):
   const methods: Record<string, unknown> = {};
   for (const [name, cam] of Object.entries(CAM_METHODS)) {
     const runner = camRunnerOf(cam);
-    if (runner !== undefined) methods[name] = bind(name, runner.schema, runner.run);
+    // A method composed from other CAM functions (not made by createCam) runs as its one-shot
+    // function, with the shared CAM options as defaults.
+    const run = runner?.run ?? ((_s: Session, m: unknown, input: unknown, o: unknown) => (cam as (...args: unknown[]) => unknown)(m, input, o));
+    methods[name] = bind(name, runner?.schema ?? CAM_OPTIONS, run);
   }
   const explainer = {
     ...methods,

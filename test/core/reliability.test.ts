@@ -22,8 +22,8 @@ describe('gradCam leaves no trace', () => {
     const before = snapshotModel(t.model, t.input);
     const start = tf.memory().numTensors;
     const r = gradCam(t.model, t.input as tf.Tensor4D, t.options as object);
-    // Exactly the result's three tensors survive.
-    expect(tf.memory().numTensors).toBe(start + 3);
+    // Exactly the result's four tensors survive (heatmap, classIndex, score, output).
+    expect(tf.memory().numTensors).toBe(start + 4);
     tf.dispose(r);
     expect(tf.memory().numTensors).toBe(start);
     expectModelUnchanged(t.model, t.input, before);

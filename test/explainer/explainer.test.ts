@@ -60,6 +60,31 @@ function convHeadModel(): { model: tfl.LayersModel; input: tf.Tensor4D } {
   return { model, input: image(2, 12, 3, 4) };
 }
 
+/** Few positions, wide kernels above `c1`: a one-shot call computes those input gradients per tap (wasm). */
+function wideHeadModel(): { model: tfl.LayersModel; input: tf.Tensor4D } {
+  const model = tfl.sequential({
+    layers: [
+      tfl.layers.conv2d({ inputShape: [8, 8, 3], filters: 16, kernelSize: 4, strides: 4, activation: 'relu', name: 'c1' }),
+      tfl.layers.conv2d({ filters: 64, kernelSize: 3, padding: 'same', activation: 'relu', name: 'c2' }),
+      tfl.layers.conv2d({ filters: 64, kernelSize: 1, activation: 'relu', name: 'c3' }),
+      tfl.layers.globalAveragePooling2d({ name: 'gap' }),
+      tfl.layers.dense({ units: 3, name: 'out' }),
+    ],
+  });
+  seedWeights(model, 4);
+  return { model, input: image(2, 8, 3, 6) };
+}
+
+/** Kernel names and counts of one call. */
+async function kernelsOf(f: () => tf.TensorContainer): Promise<Map<string, number>> {
+  const info = await tf.profile(() => {
+    tf.dispose(f());
+  });
+  const counts = new Map<string, number>();
+  for (const k of info.kernels) counts.set(k.name, (counts.get(k.name) ?? 0) + 1);
+  return counts;
+}
+
 describe('createExplainer', () => {
   let seq: TestModel;
   let batch: tf.Tensor4D;
@@ -188,6 +213,36 @@ describe('createExplainer', () => {
       expect(tf.memory().numTensors).toBe(base.numTensors);
       expect(tf.memory().numBytes).toBe(base.numBytes);
     }, 120_000);
+
+    it('prepares the kernels once: a warm call makes no flipped or transposed kernel (wasm)', async () => {
+      const explainer = createExplainer(conv.model, { layer: 'c1' });
+      tf.dispose(explainer.gradCam(conv.input));
+      const warm = await kernelsOf(() => explainer.gradCam(conv.input));
+      const oneShot = await kernelsOf(() => gradCam(conv.model, conv.input, { layer: 'c1' }));
+      if (tf.getBackend() === 'wasm') {
+        // One-shot: each convolution above c1 flips (slices, Concat) and transposes its kernel.
+        expect(oneShot.get('Transpose') ?? 0).toBeGreaterThan(0);
+        expect(oneShot.get('Concat') ?? 0).toBeGreaterThan(0);
+        expect(warm.get('Transpose') ?? 0).toBe(0);
+        expect(warm.get('Concat') ?? 0).toBe(0);
+      }
+      explainer.dispose();
+    });
+
+    it('agrees with the one-shot function where that computes input gradients per tap', async () => {
+      const wide = wideHeadModel();
+      const explainer = createExplainer(wide.model, { layer: 'c1' });
+      for (let i = 0; i < 2; i++) {
+        const a = explainer.gradCam(wide.input, { resize: false, normalize: false });
+        const b = gradCam(wide.model, wide.input, { layer: 'c1', resize: false, normalize: false });
+        // Same maps to float32 summation order (a convolution against a sum of per-tap products).
+        expect(await maxAbsDiff(a.heatmap, b.heatmap)).toBeLessThan(1e-5 * Math.max(1, ...(await b.heatmap.data())));
+        tf.dispose([a, b]);
+      }
+      explainer.dispose();
+      wide.input.dispose();
+      wide.model.dispose();
+    });
 
     it('notices weights changed by fit and prepares again: results equal the one-shot function on the fitted model', async () => {
       const explainer = createExplainer(conv.model, { layer: 'c1', target: 2 });

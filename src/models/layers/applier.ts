@@ -40,6 +40,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { capabilities } from '../../core/capabilities.js';
+import type { KernelCache } from '../../core/kernel-cache.js';
 import type { Step } from './graph.js';
 import type { ActivationLike, LayerOf, LayerWith, ReplayedClass } from './keras-types.js';
 import { readWeight } from './keras-types.js';
@@ -67,6 +68,11 @@ export interface ApplyContext {
   readonly guided: boolean;
   /** Compute convolution input gradients with forward convolutions (flipped kernels). */
   readonly forwardConvGrad: boolean;
+  /**
+   * Prepared kernels kept between calls (an explainer's): the forward-convolution input gradients
+   * of the model's convolution weights take their flipped kernels from it. Absent: made per call.
+   */
+  readonly kernels?: KernelCache | undefined;
   /** The public function running (for error messages). */
   readonly fn?: string | undefined;
 }
@@ -182,7 +188,7 @@ const conv2d: Applier<'Conv2D'> = (layer, [x], ctx, strip) => {
     addBias(
       layer,
       ctx.forwardConvGrad || dilations[0] > 1 || dilations[1] > 1
-        ? conv2dForwardGrad(v, k, strides, padding, dilations)
+        ? conv2dForwardGrad(v, k, strides, padding, dilations, ctx.kernels)
         : tf.conv2d(v, k, strides, padding, 'NHWC', dilations),
     ),
   );
@@ -198,7 +204,7 @@ function depthwise(
   ctx: ApplyContext,
 ): tf.Tensor4D {
   return ctx.forwardConvGrad || dilations[0] > 1 || dilations[1] > 1
-    ? depthwiseForwardGrad(x, kernel, strides, padding, dilations)
+    ? depthwiseForwardGrad(x, kernel, strides, padding, dilations, ctx.kernels)
     : tf.depthwiseConv2d(x, kernel, strides, padding, 'NHWC', dilations);
 }
 
@@ -222,7 +228,7 @@ const separableConv2d: Applier<'SeparableConv2D'> = (layer, [x], ctx, strip) => 
   const dilations = pair(layer.dilationRate, 1);
   const d = depthwise(x as tf.Tensor4D, dk as tf.Tensor4D, pair(layer.strides, 1), padding, dilations, ctx);
   const p = ctx.forwardConvGrad
-    ? conv2dForwardGrad(d, pk as tf.Tensor4D, [1, 1], 'valid', [1, 1])
+    ? conv2dForwardGrad(d, pk as tf.Tensor4D, [1, 1], 'valid', [1, 1], ctx.kernels)
     : tf.conv2d(d, pk as tf.Tensor4D, 1, 'valid', 'NHWC');
   return activate(layer.activation, addBias(layer, p), ctx, strip);
 };

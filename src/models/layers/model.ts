@@ -67,6 +67,7 @@ class LayersSplit implements Split {
       stripActivationOf: options.logits && out !== null && squashingOf(out) !== null ? out : null,
       guided: options.guided,
       forwardConvGrad: capabilities().forwardConvGrad,
+      kernels: options.kernels,
       fn: this.fn,
     };
   }
