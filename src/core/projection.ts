@@ -12,6 +12,16 @@ const SQUARINGS = 12;
 /** Power-iteration refinements with the original matrix after the squarings. */
 const REFINEMENTS = 8;
 
+/** Options of {@link principalProjection}. */
+export interface ProjectionOptions {
+  /**
+   * How the component's sign is chosen: `'channel-sum'` (default; positive correlation with the
+   * channel sum, tfcam's EigenCAM convention) or `'extremum'` (the value of largest magnitude is
+   * positive: pytorch-grad-cam's sign correction in SegEigenCAM).
+   */
+  orientation?: 'channel-sum' | 'extremum' | undefined;
+}
+
 /**
  * Projects each example's activations on their first principal component, like pytorch-grad-cam's
  * `get_2d_projection`: rows = pixels, columns = channels, columns mean-centred, projection
@@ -29,16 +39,23 @@ const REFINEMENTS = 8;
  * the plain CAM of these activations), so the map points where the activations add up. numpy's SVD
  * in pytorch-grad-cam may return either sign.
  *
+ * With `orientation: 'extremum'` the sign rule is pytorch-grad-cam's
+ * `get_2d_projection_with_sign_correction` (SegEigenCAM) instead: the projection is negated when
+ * `|min| > |max|` (strictly), so its largest-magnitude value is positive; that rule does not depend
+ * on the SVD's sign, so the result equals pytorch-grad-cam's exactly.
+ *
  * @param activations - `[B, h, w, C]`; not disposed
+ * @param options - `orientation`: `'channel-sum'` (default, as above) or `'extremum'`
  * @returns `[B, h, w]` projections, owned by the caller
  * @throws nothing of its own (tfjs errors for a tensor that is not rank 4)
  *
  * @example
  * ```ts
  * const eigen = principalProjection(activations);   // EigenCAM's raw map
+ * const seg = principalProjection(tf.mul(tf.abs(gradients), activations) as tf.Tensor4D, { orientation: 'extremum' });   // SegEigenCAM's
  * ```
  */
-export function principalProjection(activations: tf.Tensor4D): tf.Tensor3D {
+export function principalProjection(activations: tf.Tensor4D, options?: ProjectionOptions): tf.Tensor3D {
   return tf.tidy(() => {
     const [b, h, w, c] = activations.shape;
     const n = h * w;
@@ -73,6 +90,12 @@ export function principalProjection(activations: tf.Tensor4D): tf.Tensor3D {
       projection = tf.reshape(tf.mul(v, sigma), [b, n]);
     } else {
       projection = tf.reshape(tf.matMul(centred, v), [b, n]);
+    }
+    if (options?.orientation === 'extremum') {
+      // pytorch-grad-cam's sign correction: flip when |min| > |max| (strictly).
+      const flip = tf.greater(tf.abs(tf.min(projection, 1, true)), tf.abs(tf.max(projection, 1, true)));
+      const flipSign = tf.sub(1, tf.mul(tf.cast(flip, 'float32'), 2));
+      return tf.reshape(tf.mul(projection, flipSign), [b, h, w]) as tf.Tensor3D;
     }
     // Orientation: positive correlation with the uncentred channel sum.
     const plain = blockedSumLastAxis(x); // [B, n]

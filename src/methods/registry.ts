@@ -11,6 +11,12 @@ import { gradCamElementWise, hiResCam } from './hirescam.js';
 import { layerCam } from './layercam.js';
 import { scoreCam } from './scorecam.js';
 import { xGradCam } from './xgradcam.js';
+import { fem } from './fem.js';
+import { finerCam } from './finercam.js';
+import { kpcaCam } from './kpcacam.js';
+import { refineCam } from './refinecam.js';
+import { segEigenCam } from './segeigencam.js';
+import { shapleyCam } from './shapleycam.js';
 
 const METHODS = {
   gradCam,
@@ -23,6 +29,12 @@ const METHODS = {
   ablationCam,
   eigenCam,
   eigenGradCam,
+  kpcaCam,
+  fem,
+  segEigenCam,
+  shapleyCam,
+  finerCam,
+  refineCam,
 } as const;
 
 /** The names of the built-in CAM methods (the keys of {@link CAM_METHODS}). */

@@ -59,6 +59,11 @@ export interface CamContext<O extends CamOptions = CamOptions> {
    */
   scoreActivations(activations: tf.Tensor4D, example: number): tf.Tensor1D;
   /**
+   * Like {@link CamContext.scoreActivations}, but under the gradient: returns the gradient of each
+   * row's explained score with respect to its activations, `[n, h, w, C]` (rows are independent).
+   */
+  gradientsAt(activations: tf.Tensor4D, example: number): tf.Tensor4D;
+  /**
    * Runs the whole model, forward only, on `images` (`[n, H, W, C]`: modified copies of example
    * `example`'s image input; its other inputs are repeated) and returns the explained score of each
    * row, `[n]`, for example `example`'s target.
@@ -167,6 +172,25 @@ export function camContext<O extends CamOptions>(src: ContextSource, pass: Pass)
         }
         const output = pass.split.headForward(pass.cut.rows(example, activations), { logits: src.logits, guided: false });
         return scoreRows(fn, target, output, classRow(example), example);
+      });
+    },
+    gradientsAt(activations: tf.Tensor4D, example: number): tf.Tensor4D {
+      return tf.tidy(() => {
+        if (pass.cut === null) {
+          throw new UnsupportedError({
+            fn,
+            argument: 'method',
+            expected: 'must not take gradients at other activations in a pass taken from another pass',
+            got: 'a call of ctx.gradientsAt',
+            fix: 'Use the method through its own function (e.g. shapleyCam).',
+          });
+        }
+        const cut = pass.cut.rows(example, activations);
+        const head = pass.split.head(cut, { logits: src.logits, guided: false }, (output) => ({
+          scores: scoreRows(fn, target, output, classRow(example), example),
+          extras: {},
+        }));
+        return head.gradients as tf.Tensor4D;
       });
     },
     forwardInputs,

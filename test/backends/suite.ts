@@ -46,6 +46,18 @@ import {
   sanityCheck,
   spearman,
   ssim,
+  binaryClassifierTarget,
+  boxScoreTarget,
+  classProbabilityTarget,
+  classReSTTarget,
+  classTarget,
+  finerTarget,
+  multiLabelTarget,
+  randomCam,
+  regressionTarget,
+  semanticSegmentationTarget,
+  shapleyCam,
+  similarityToConceptTarget,
 } from '../../src/index.js';
 import { buildMobileNetV2 } from '../helpers/architectures.js';
 import { dagModel, nestedModel, seedWeights, sequentialModel } from '../helpers/models.js';
@@ -185,6 +197,27 @@ const absGradCam = createCam({
   weights: ({ gradients }) => tf.mean(tf.abs(gradients), [1, 2]) as tf.Tensor2D,
 });
 
+/** A target's value and its gradient with respect to the output `make` returns (rows = the examples in order). */
+function targetGradient(target: (output: tf.Tensor, examples: tf.Tensor1D) => tf.Tensor1D, make: () => tf.Tensor): CaseResult {
+  return tf.tidy(() => {
+    const output = make();
+    const examples = tf.range(0, output.shape[0] as number, 1, 'int32') as tf.Tensor1D;
+    return { value: target(output, examples), gradient: tf.grad((o: tf.Tensor) => tf.sum(target(o, examples)))(output) };
+  });
+}
+
+/** Detections `[B, 4, 6]` (x1, y1, x2, y2, score, label) made from the subject's signed values. */
+function detections(s: Subject): tf.Tensor {
+  return tf.tidy(() => {
+    const b = s.signed.shape[0];
+    const v = tf.reshape(tf.slice(s.signed, [0, 0, 0, 0], [-1, 2, 2, -1]), [b, 4, -1]);
+    const corner = tf.add(tf.slice(v, [0, 0, 0], [-1, -1, 2]), 2);
+    const boxes = tf.concat([corner, tf.add(corner, tf.add(tf.abs(tf.slice(v, [0, 0, 0], [-1, -1, 2])), 3))], 2);
+    const labels = tf.tile(tf.reshape(tf.tensor1d([2, 1, 2, 0]), [1, 4, 1]), [b, 1, 1]);
+    return tf.concat([boxes, tf.sigmoid(tf.slice(v, [0, 0, 2], [-1, -1, 1])), labels], 2);
+  });
+}
+
 /**
  * Every public function, one line per call; `run` calls tfcam only (its arguments come from the
  * subject). Adding a CAM method: `{ fn: 'hiResCam', run: (s) => hiResCam(s.model, s.input) },`.
@@ -239,6 +272,22 @@ export const CASES: readonly Case[] = [
     subjects: ['sequential'],
   },
   { fn: 'postprocessMaps', run: (s) => postprocessMaps(s.rawMap, { relu: true, normalize: true, size: [16, 16] }), subjects: MODEL_FREE },
+  // Issue 14: target builders (through gradCam where the subject fits; else value and gradient on a
+  // tensor of the output's shape), the RandomCAM baseline, Shapley-CAM on probabilities, SegEigenCAM's
+  // projection.
+  { fn: 'classTarget', run: (s) => gradCam(s.model, s.input, { target: classTarget([1, 2]) }), subjects: ['sequential'] },
+  { fn: 'classProbabilityTarget', run: (s) => gradCam(s.model, s.input, { target: classProbabilityTarget(1) }) },
+  { fn: 'classReSTTarget', run: (s) => gradCam(s.model, s.input, { target: classReSTTarget(2) }), subjects: ['sequential'] },
+  { fn: 'multiLabelTarget', run: (s) => gradCam(s.model, s.input, { target: multiLabelTarget([0, 2], [1, 0.5]) }), subjects: ['sequential'] },
+  { fn: 'regressionTarget', run: (s) => gradCam(s.model, s.input, { target: regressionTarget(3) }), subjects: ['sequential'] },
+  { fn: 'finerTarget', run: (s) => gradCam(s.model, s.input, { target: finerTarget({ alpha: 0.5 }) }) },
+  { fn: 'binaryClassifierTarget', run: (s) => targetGradient(binaryClassifierTarget([1, 0]), () => tf.reshape(tf.slice(s.signed, [0, 0, 0, 0], [-1, 1, 1, 1]), [-1, 1])), subjects: MODEL_FREE },
+  { fn: 'semanticSegmentationTarget', run: (s) => targetGradient(semanticSegmentationTarget(1, s.heatmap), () => s.signed), subjects: MODEL_FREE },
+  { fn: 'similarityToConceptTarget', run: (s) => targetGradient(similarityToConceptTarget([0.5, -1, 2]), () => tf.mean(s.signed, [1, 2])), subjects: MODEL_FREE },
+  { fn: 'boxScoreTarget', run: (s) => targetGradient(boxScoreTarget([{ box: [1, 1, 6, 6], label: 2 }], { iouThreshold: 0.1 }), () => detections(s)), subjects: MODEL_FREE },
+  { fn: 'randomCam', run: (s) => randomCam(s.model, s.input, { seed: 1 }) },
+  { fn: 'shapleyCam', name: 'shapleyCam (probabilities: second-order term)', run: (s) => shapleyCam(s.model, s.input, { logits: false }), subjects: ['sequential'] },
+  { fn: 'principalProjection', name: "principalProjection (orientation 'extremum')", run: (s) => principalProjection(s.signed, { orientation: 'extremum' }), subjects: MODEL_FREE },
 ];
 
 /** Exports of src/index.ts that are not functions to cover (classes). */

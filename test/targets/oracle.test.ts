@@ -2,7 +2,7 @@
  * The target builders against pytorch-grad-cam's targets (test/fixtures/cam-oracle-extra/targets):
  * ClassifierOutputSoftmaxTarget, ClassifierOutputReST, BinaryClassifierOutputTarget,
  * SimilarityToConceptTarget (tutorial), SemanticSegmentationTarget and FasterRCNNBoxScoreTarget,
- * with the methods the fixtures ran them through. Raw maps within 1e-5 relative (or 10x the
+ * with the methods the fixtures ran them through (ShapleyCAM with ReST, SegEigenCAM with segmentation). Raw maps within 1e-5 relative (or 10x the
  * reference's float32/float64 sensitivity), final maps within 1e-4.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -17,7 +17,9 @@ import {
   gradCam,
   gradCamPlusPlus,
   hiResCam,
+  segEigenCam,
   semanticSegmentationTarget,
+  shapleyCam,
   similarityToConceptTarget,
 } from '../../src/index.js';
 import type { TargetFn } from '../../src/index.js';
@@ -32,7 +34,7 @@ interface MethodRef {
   f64_max_abs_diff: { raw: number; final: number };
 }
 
-const METHODS: Record<string, CamFunction> = { GradCAM: gradCam, HiResCAM: hiResCam, GradCAMPlusPlus: gradCamPlusPlus };
+const METHODS: Record<string, CamFunction> = { GradCAM: gradCam, HiResCAM: hiResCam, GradCAMPlusPlus: gradCamPlusPlus, SegEigenCAM: segEigenCam };
 const models = new Map<string, tfl.LayersModel>();
 const inputs = new Map<string, tf.Tensor4D>();
 let images: tf.Tensor4D;
@@ -74,6 +76,7 @@ describe('classifier targets (a_sequential, b_residual, c_separable)', () => {
     for (const m of ['GradCAM', 'HiResCAM']) check(`softmax ${m}`, model, 0, METHODS[m] as CamFunction, classProbabilityTarget(f.class_index), true, soft[m] as MethodRef, soft.score);
     const rest = f.targets['ClassifierOutputReST'] as Record<string, MethodRef> & { score: number };
     check('ReST GradCAM', model, 0, gradCam, classReSTTarget(f.class_index), true, rest['GradCAM'] as MethodRef, rest.score);
+    check('ReST ShapleyCAM', model, 0, shapleyCam, classReSTTarget(f.class_index), true, rest['ShapleyCAM'] as MethodRef, rest.score);
   });
 });
 
@@ -106,11 +109,11 @@ describe('SimilarityToConceptTarget (e_embedding)', () => {
 
 describe('SemanticSegmentationTarget (f_segmentation)', () => {
   const files = ['f_segmentation_in0_c0_argmax', 'f_segmentation_in0_c1_box', 'f_segmentation_in1_c1_argmax', 'f_segmentation_in1_c1_box'];
-  it.each(files)('%s with GradCAM and HiResCAM', (file) => {
+  it.each(files)('%s with GradCAM, HiResCAM and SegEigenCAM', (file) => {
     const f = extra<{ input_id: string; category: number; mask: number[][]; score: number } & Record<string, MethodRef>>(`targets/${file}.json`);
     const model = 'f_segmentation';
     const index = f.input_id === 'in0' ? 0 : 1;
-    for (const m of ['GradCAM', 'HiResCAM']) {
+    for (const m of ['GradCAM', 'HiResCAM', 'SegEigenCAM']) {
       check(`segmentation ${m}`, model, index, METHODS[m] as CamFunction, semanticSegmentationTarget(f.category, f.mask), true, f[m] as MethodRef, f.score);
     }
   });
