@@ -89,6 +89,7 @@ function browserProject(): TestProjectInlineConfiguration {
         '@tensorflow/tfjs-backend-cpu',
         '@tensorflow/tfjs-backend-webgl',
         '@tensorflow/tfjs-backend-wasm',
+        '@tensorflow/tfjs-converter',
       ],
     },
     test: {

@@ -30,6 +30,7 @@ import {
   gradCamCallback,
   guidedBackprop,
   guidedGradCam,
+  listLayers,
   normalizeMaps,
   overlay,
   postprocessMaps,
@@ -59,7 +60,9 @@ import {
   shapleyCam,
   similarityToConceptTarget,
 } from '../../src/index.js';
+import * as tfc from '@tensorflow/tfjs-converter';
 import { buildMobileNetV2 } from '../helpers/architectures.js';
+import { graphTestInput, graphTestSpec, type GraphTestModelKind } from '../helpers/graph-models.js';
 import { dagModel, nestedModel, seedWeights, sequentialModel } from '../helpers/models.js';
 import { activateBackend, registrySnapshot, traceKernels, type RegistrySnapshot } from './tools.js';
 
@@ -121,6 +124,18 @@ export function channelsFirstModel(): tfl.LayersModel {
   return model;
 }
 
+/**
+ * A `tf.GraphModel` built in code (test/helpers/graph-models.ts: GraphDef JSON with converter-style
+ * nodes), loaded synchronously; typed as the suite's model (every case that runs on it takes either
+ * kind of model).
+ */
+function graphSubject(kind: GraphTestModelKind): Subject {
+  const spec = graphTestSpec(kind);
+  // The spec builds its LayersModel twin's layers too: free their weights.
+  spec.makeTwin().dispose();
+  return subject(tfc.loadGraphModelSync(spec.artifacts) as unknown as tfl.LayersModel, graphTestInput(spec, 2));
+}
+
 /** The subjects, built lazily (and once) per suite. */
 export const SUBJECTS = {
   /** conv + ReLU, max-pool, conv + ReLU, GAP, Dense(softmax). */
@@ -146,6 +161,10 @@ export const SUBJECTS = {
       buildMobileNetV2({ inputSize: 32, alpha: 0.35, classes: 10, classifierActivation: 'linear', seed: 4 }),
       tf.randomUniform([1, 32, 32, 3], -1, 1, 'float32', 6) as tf.Tensor4D,
     ),
+  /** tf.GraphModel, MobileNetV2-like: folded and standalone BatchNorm, Relu6, depthwise convs, a residual add, AvgPool, _FusedMatMul. */
+  graphResidual: (): Subject => graphSubject('residual'),
+  /** tf.GraphModel, Inception-like: branches, AvgPool 'SAME', ConcatV2, Mean, softmax. */
+  graphInception: (): Subject => graphSubject('inception'),
 } as const satisfies Record<string, () => Subject>;
 
 export type SubjectName = keyof typeof SUBJECTS;
@@ -272,6 +291,20 @@ export const CASES: readonly Case[] = [
     subjects: ['sequential'],
   },
   { fn: 'postprocessMaps', run: (s) => postprocessMaps(s.rawMap, { relu: true, normalize: true, size: [16, 16] }), subjects: MODEL_FREE },
+  { fn: 'listLayers', run: (s) => ({ layers: listLayers(s.model).map((l) => `${l.name} ${l.op} [${l.shape.join(',')}]`).join(';') }), subjects: ['dag', 'graphResidual'] },
+  // tf.GraphModels. `reads`: tfjs' graph executor reads its number parameters (axes, shapes) from
+  // small constants on every execute, and tfcam reads the same constants once per model to plan.
+  ...(
+    [
+      ['gradCam', (s) => gradCam(s.model, s.input)],
+      ['scoreCam', (s) => CAM_METHODS.scoreCam(s.model, s.input)],
+      ['guidedBackprop', (s) => guidedBackprop(s.model, s.input)],
+      ['guidedGradCam', (s) => guidedGradCam(s.model, s.input, { target: 2 })],
+    ] as Array<[string, Case['run']]>
+  ).map(([fn, run]): Case => ({ fn, name: `${fn} (tf.GraphModel)`, reads: true, run, subjects: ['graphResidual', 'graphInception'] })),
+  { fn: 'gradCam', name: 'gradCam (tf.GraphModel, node inside a residual branch: cut feed, depthwise convs in the head)', reads: true, run: (s) => gradCam(s.model, s.input, { layer: 'expanded_conv_1/depthwise' }), subjects: ['graphResidual'] },
+  { fn: 'activationsAndGradients', name: 'activationsAndGradients (tf.GraphModel, node inside an Inception branch)', reads: true, run: (s) => activationsAndGradients(s.model, s.input, { layer: 'conv2d_3', target: 1 }), subjects: ['graphInception'] },
+  { fn: 'confidenceChange', name: 'confidenceChange (tf.GraphModel)', reads: true, run: (s) => confidenceChange(s.model, s.input, s.heatmap, { target: 1 }), subjects: ['graphInception'] },
   // Issue 14: target builders (through gradCam where the subject fits; else value and gradient on a
   // tensor of the output's shape), the RandomCAM baseline, Shapley-CAM on probabilities, SegEigenCAM's
   // projection.

@@ -50,7 +50,8 @@ export interface GraphNodeDef {
   attr?: Record<string, AttrValue>;
 }
 
-const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
+// Base64 of ASCII attr strings; `btoa` where there is no Buffer (the Chromium test project).
+const b64 = (s: string): string => (typeof Buffer === 'undefined' ? btoa(s) : Buffer.from(s, 'utf8').toString('base64'));
 const dims = (shape: readonly number[]): Array<{ size: string }> => shape.map((d) => ({ size: String(d) }));
 
 /** Builders of attr values in TF's JSON encoding (strings base64, ints as decimal strings). */
