@@ -100,25 +100,31 @@ describe.each(CASES.map((c) => [`${c.kind} output ${c.outputIndex}`, c] as const
     expect(tf.memory().numTensors).toBe(before);
   });
 
-  it.each(METHOD_NAMES.map((n) => [n]))('%s: same maps, classes and scores at every layer', (name: CamMethodName) => {
+  it.each(METHOD_NAMES.map((n) => [n]))('%s: same maps, classes and scores at every layer (or the same refusal)', (name: CamMethodName) => {
     const before = tf.memory().numTensors;
     const method = CAM_METHODS[name];
-    for (const [gl, tl] of layers) {
-      const g = method(graph, x, { outputIndex: c.outputIndex, ...(gl === undefined ? {} : { layer: gl }) });
-      const t = method(m.twin, x, { outputIndex: c.outputIndex, ...(tl === undefined ? {} : { layer: tl }) });
-      expect(m.pairs[g.layer]).toBe(t.layer);
+    /** Both calls give the same result, or both refuse the options alike (a method's own limits). */
+    const both = (graphOptions: object, twinOptions: object, sameLayer: boolean): void => {
+      let t: ReturnType<typeof method> | null = null;
+      try {
+        t = method(m.twin, x, { outputIndex: c.outputIndex, ...twinOptions });
+      } catch (e) {
+        const err = e as { constructor: { name: string }; argument?: string };
+        expect(() => method(graph, x, { outputIndex: c.outputIndex, ...graphOptions }), `${name} refuses the twin: ${String(e)}`).toThrow(
+          expect.objectContaining({ name: err.constructor.name, argument: err.argument }) as unknown as Error,
+        );
+        return;
+      }
+      const g = method(graph, x, { outputIndex: c.outputIndex, ...graphOptions });
+      if (sameLayer) expect(m.pairs[g.layer]).toBe(t.layer);
       compare(name, g, t, ['heatmap', 'classIndex', 'score']);
       tf.dispose([g, t] as unknown as tf.TensorContainer);
-    }
+    };
+    for (const [gl, tl] of layers) both(gl === undefined ? {} : { layer: gl }, tl === undefined ? {} : { layer: tl }, true);
     // Per-example targets without logits, and a target function, at the default layer.
     const weights = tf.tensor1d([1, -0.5, 0.25, 2, -1, 0.5].slice(0, classes));
     const fnTarget = (out: tf.Tensor): tf.Tensor1D => tf.sum(tf.mul(out, weights), 1) as tf.Tensor1D;
-    for (const o of [{ target: [0, classes - 1], logits: false }, { target: fnTarget }]) {
-      const g = method(graph, x, { outputIndex: c.outputIndex, ...o });
-      const t = method(m.twin, x, { outputIndex: c.outputIndex, ...o });
-      compare(name, g, t, ['heatmap', 'classIndex', 'score']);
-      tf.dispose([g, t] as unknown as tf.TensorContainer);
-    }
+    for (const o of [{ target: [0, classes - 1], logits: false }, { target: fnTarget }]) both(o, o, false);
     weights.dispose();
     expect(tf.memory().numTensors).toBe(before);
   });
