@@ -1,26 +1,32 @@
 /**
  * tfcam demo: explains the small shape classifier that ships with the repository (models/shapes) on
  * its sample images (examples/images), or your own model and image, and writes PNGs: the heatmap,
- * the heatmap painted over the image, and the Guided Grad-CAM detail.
+ * the heatmap painted over the image, and the Guided Grad-CAM detail. `--model` takes a layers model
+ * or a graph model (TF Hub, converted SavedModel): the kind is read from model.json (`format`, or the
+ * shape of `modelTopology`). `--layers` lists the layers a CAM can be computed at.
  *
  *   npm run demo -- [--image FILE.png] [--model model.json] [--layer NAME] [--method NAME]
- *                   [--class INDEX|NAME] [--backend cpu|wasm|node] [--out DIR]
+ *                   [--class INDEX|NAME] [--size PIXELS] [--backend cpu|wasm|node] [--out DIR] [--layers]
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
+import * as tfc from '@tensorflow/tfjs-converter';
 import { PNG } from 'pngjs';
 import { useBackend } from '../src/backend.js';
-import type { CamMethodName, CamOptions } from '../src/index.js';
-import { CAM_METHODS, deprocessGradients, guidedGradCam, overlay } from '../src/index.js';
+import type { CamMethodName, CamModel, CamOptions } from '../src/index.js';
+import { CAM_METHODS, deprocessGradients, guidedGradCam, listLayers, overlay } from '../src/index.js';
 import { loadLayersModelFromFile } from './load-model.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const USAGE = `usage: npm run demo -- [--image FILE.png] [--model model.json] [--layer NAME]
                      [--method ${Object.keys(CAM_METHODS).join('|')}]
-                     [--class INDEX|NAME] [--backend cpu|wasm|node] [--out DIR]`;
+                     [--class INDEX|NAME] [--size PIXELS] [--backend cpu|wasm|node] [--out DIR] [--layers]
+  --model takes a layers model or a graph model (tf.loadGraphModel format: TF Hub, converted SavedModels);
+  --size is the image size for a graph model whose input takes any size (default 224);
+  --layers lists the layers (graph nodes) a CAM can be computed at, and exits`;
 
 const { values } = parseArgs({
   options: {
@@ -31,6 +37,8 @@ const { values } = parseArgs({
     class: { type: 'string' },
     backend: { type: 'string', default: 'cpu' },
     out: { type: 'string', default: 'out/demo' },
+    size: { type: 'string', default: '224' },
+    layers: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });
@@ -45,6 +53,42 @@ function classNames(modelPath: string): string[] {
   const meta = join(dirname(modelPath), 'metadata.json');
   if (!existsSync(meta)) return [];
   return (JSON.parse(readFileSync(meta, 'utf8')) as { classes?: string[] }).classes ?? [];
+}
+
+/** A model on disk: a layers model or a graph model, told apart by its model.json. */
+interface LoadedModel {
+  model: CamModel;
+  kind: 'layers' | 'graph';
+  /** What to print about it. */
+  about: string;
+  /** The image input's static shape, -1 / null for any size. */
+  inputShape: ReadonlyArray<number | null>;
+  dispose(): void;
+}
+
+/** True when model.json holds a graph model (`format`, else a GraphDef `node` list in `modelTopology`). */
+function isGraphModelJson(json: { format?: unknown; modelTopology?: unknown }): boolean {
+  if (json.format === 'graph-model') return true;
+  if (json.format === 'layers-model') return false;
+  const topology = json.modelTopology as { node?: unknown } | undefined;
+  return topology !== undefined && Array.isArray(topology.node);
+}
+
+/** Loads model.json (+ its weight files, next to it) from disk as a tf.LayersModel or a tf.GraphModel. */
+async function loadModel(modelPath: string): Promise<LoadedModel> {
+  const json = JSON.parse(readFileSync(modelPath, 'utf8')) as tf.io.ModelJSON & { format?: unknown };
+  if (!isGraphModelJson(json)) {
+    const model = await loadLayersModelFromFile(modelPath);
+    return { model, kind: 'layers', about: `${model.name} (${model.layers.length} layers)`, inputShape: model.inputs[0]?.shape ?? [], dispose: () => model.dispose() };
+  }
+  const dir = dirname(modelPath);
+  const artifacts = await tf.io.getModelArtifactsForJSON(json, async (manifest) => {
+    const all = Buffer.concat(manifest.flatMap((g) => g.paths.map((p) => readFileSync(join(dir, p)))));
+    return [manifest.flatMap((g) => g.weights), all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength)];
+  });
+  const model = await tfc.loadGraphModel(tf.io.fromMemory(artifacts));
+  const shape = (model.inputs[0]?.shape ?? []).map((d) => (d < 0 ? null : d));
+  return { model, kind: 'graph', about: `a graph model (${listLayers(model).length} candidate layers)`, inputShape: shape, dispose: () => model.dispose() };
 }
 
 function defaultImages(): string[] {
@@ -87,11 +131,21 @@ async function main(): Promise<void> {
 
   const modelPath = resolve(values.model as string);
   if (!existsSync(modelPath)) fail(`no model at ${modelPath}`);
-  const model = await loadLayersModelFromFile(modelPath);
+  const loaded = await loadModel(modelPath);
+  const model = loaded.model;
   const names = classNames(modelPath);
-  const [, height, width, channels] = model.inputs[0]?.shape ?? [];
-  if (typeof height !== 'number' || typeof width !== 'number' || channels !== 3) {
-    fail(`the demo needs a model with one [H, W, 3] image input; this one has ${JSON.stringify(model.inputs[0]?.shape)}`);
+  if (values.layers) {
+    for (const l of listLayers(model)) console.log(`${l.name}  ${l.op}  [${l.shape.map((d) => d ?? 'null').join(', ')}]`);
+    loaded.dispose();
+    return;
+  }
+  const size = Number(values.size);
+  if (!Number.isInteger(size) || size < 1) fail(`--size must be a positive integer, got '${values.size}'`);
+  const [, h, w, channels] = loaded.inputShape;
+  const height = h ?? size;
+  const width = w ?? size;
+  if (loaded.inputShape.length !== 4 || channels !== 3) {
+    fail(`the demo needs a model with one [H, W, 3] image input; this one has ${JSON.stringify(loaded.inputShape)}`);
   }
 
   let target: number | undefined;
@@ -119,7 +173,7 @@ async function main(): Promise<void> {
 
   const outDir = resolve(values.out as string);
   mkdirSync(outDir, { recursive: true });
-  console.log(`tfcam demo on ${active}: ${model.name} (${model.layers.length} layers) from ${modelPath}`);
+  console.log(`tfcam demo on ${active}: ${loaded.about} from ${modelPath}`);
   console.log(`explaining ${files.length} image(s) of ${width}x${height} with ${methodName}${target === undefined ? '' : `, class ${target}`}`);
 
   const options: CamOptions & { onProgress?: (d: number, t: number) => void } = {
@@ -161,7 +215,7 @@ async function main(): Promise<void> {
     console.log(`    -> ${paths.heatmap}\n       ${paths.overlay}\n       ${paths.guided}`);
   });
   tf.dispose([images, cam, gradients, painted, guided]);
-  model.dispose();
+  loaded.dispose();
 }
 
 main().catch((e: unknown) => {
