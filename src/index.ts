@@ -30,6 +30,8 @@ export { refineCam } from './methods/refinecam.js';
 export type { RefineCamOptions } from './methods/refinecam.js';
 export { randomCam } from './methods/randomcam.js';
 export type { RandomCamOptions } from './methods/randomcam.js';
+export { deepFeatureFactorization } from './methods/dff.js';
+export type { DeepFeatureFactorizationOptions, DeepFeatureFactorizationResult } from './methods/dff.js';
 export { CAM_METHODS } from './methods/registry.js';
 export type { CamMethodName } from './methods/registry.js';
 export { createCam } from './pipeline/cam.js';

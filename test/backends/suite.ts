@@ -52,6 +52,7 @@ import {
   classProbabilityTarget,
   classReSTTarget,
   classTarget,
+  deepFeatureFactorization,
   finerTarget,
   multiLabelTarget,
   randomCam,
@@ -321,6 +322,7 @@ export const CASES: readonly Case[] = [
   { fn: 'randomCam', run: (s) => randomCam(s.model, s.input, { seed: 1 }) },
   { fn: 'shapleyCam', name: 'shapleyCam (probabilities: second-order term)', run: (s) => shapleyCam(s.model, s.input, { logits: false }), subjects: ['sequential'] },
   { fn: 'principalProjection', name: "principalProjection (orientation 'extremum')", run: (s) => principalProjection(s.signed, { orientation: 'extremum' }), subjects: MODEL_FREE },
+  { fn: 'deepFeatureFactorization', run: (s) => { const r = deepFeatureFactorization(s.model, s.input, { components: 3, maxIterations: 30 }); return { concepts: r.concepts, explanations: r.explanations, iterations: r.iterations, reconstructionError: r.reconstructionError }; }, subjects: ['sequential'] },
 ];
 
 /** Exports of src/index.ts that are not functions to cover (classes). */
