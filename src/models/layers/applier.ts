@@ -47,6 +47,7 @@ import { readWeight } from './keras-types.js';
 import {
   avgPoolSame,
   conv2dForwardGrad,
+  denseForwardGrad,
   depthwiseForwardGrad,
   globalAveragePool,
   globalMaxPoolFirstMax,
@@ -237,12 +238,14 @@ const dense: Applier<'Dense'> = (layer, [x], ctx, strip) => {
   const kernel = readWeight(layer.kernel);
   if (x === undefined || kernel === null || kernel.rank !== 2 || x.rank < 2) return null;
   let y: tf.Tensor;
+  // On wasm, the input gradient as (W . dy^T)^T: XNNPACK then packs the kernel once (gradops).
+  const product = capabilities().slowTransposedMatMul ? denseForwardGrad : (a: tf.Tensor2D, k: tf.Tensor2D): tf.Tensor => tf.matMul(a, k);
   if (x.rank === 2) {
-    y = tf.matMul(x as tf.Tensor2D, kernel as tf.Tensor2D);
+    y = product(x as tf.Tensor2D, kernel as tf.Tensor2D);
   } else {
     const lead = x.shape.slice(0, -1);
     const flat = tf.reshape(x, [-1, x.shape[x.rank - 1] as number]) as tf.Tensor2D;
-    y = tf.reshape(tf.matMul(flat, kernel as tf.Tensor2D), [...lead, kernel.shape[1] as number]);
+    y = tf.reshape(product(flat, kernel as tf.Tensor2D), [...lead, kernel.shape[1] as number]);
   }
   return activate(layer.activation, addBias(layer, y), ctx, strip);
 };
