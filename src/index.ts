@@ -61,6 +61,13 @@ export {
   sanityCheck,
   spearman,
   ssim,
+  road,
+  noisyLinearImpute,
+  arcc,
+  camMultImageConfidenceChange,
+  coherency,
+  complexity,
+  sobelCam,
 } from './metrics/index.js';
 export type {
   Box,
@@ -78,6 +85,14 @@ export type {
   SanityStep,
   ScoringOptions,
   SsimOptions,
+  ArccOptions,
+  ArccResult,
+  CamMultImageResult,
+  CoherencyOptions,
+  NoisyLinearImputeOptions,
+  RoadOptions,
+  RoadResult,
+  TargetScoringOptions,
 } from './metrics/index.js';
 export {
   binaryClassifierTarget,

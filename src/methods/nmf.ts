@@ -9,10 +9,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 /**
- * numpy's legacy `RandomState(seed).standard_normal(count)`: MT19937 seeded with `init_genrand`,
- * 53-bit doubles, Marsaglia's polar method caching the second value. Bit-exact (float64).
+ * numpy's legacy `RandomState(seed).standard_normal`, one value per call: MT19937 seeded with
+ * `init_genrand`, 53-bit doubles, Marsaglia's polar method caching the second value. Bit-exact
+ * (float64).
  */
-export function legacyStandardNormal(seed: number, count: number): Float64Array {
+export function legacyNormalGenerator(seed: number): () => number {
   const mt = new Uint32Array(624);
   mt[0] = seed >>> 0;
   for (let i = 1; i < 624; i++) {
@@ -40,13 +41,12 @@ export function legacyStandardNormal(seed: number, count: number): Float64Array 
     return y >>> 0;
   };
   const double = (): number => ((uint32() >>> 5) * 67108864 + (uint32() >>> 6)) / 9007199254740992;
-  const out = new Float64Array(count);
   let cached: number | null = null;
-  for (let n = 0; n < count; n++) {
+  return () => {
     if (cached !== null) {
-      out[n] = cached;
+      const v = cached;
       cached = null;
-      continue;
+      return v;
     }
     let x1: number;
     let x2: number;
@@ -58,8 +58,15 @@ export function legacyStandardNormal(seed: number, count: number): Float64Array 
     } while (r2 >= 1 || r2 === 0);
     const f = Math.sqrt((-2 * Math.log(r2)) / r2);
     cached = f * x1;
-    out[n] = f * x2;
-  }
+    return f * x2;
+  };
+}
+
+/** `count` values of {@link legacyNormalGenerator}: numpy's `RandomState(seed).standard_normal(count)`. */
+export function legacyStandardNormal(seed: number, count: number): Float64Array {
+  const next = legacyNormalGenerator(seed);
+  const out = new Float64Array(count);
+  for (let n = 0; n < count; n++) out[n] = next();
   return out;
 }
 

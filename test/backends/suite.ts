@@ -47,6 +47,13 @@ import {
   sanityCheck,
   spearman,
   ssim,
+  arcc,
+  camMultImageConfidenceChange,
+  coherency,
+  complexity,
+  noisyLinearImpute,
+  road,
+  sobelCam,
   binaryClassifierTarget,
   boxScoreTarget,
   classProbabilityTarget,
@@ -323,6 +330,13 @@ export const CASES: readonly Case[] = [
   { fn: 'shapleyCam', name: 'shapleyCam (probabilities: second-order term)', run: (s) => shapleyCam(s.model, s.input, { logits: false }), subjects: ['sequential'] },
   { fn: 'principalProjection', name: "principalProjection (orientation 'extremum')", run: (s) => principalProjection(s.signed, { orientation: 'extremum' }), subjects: MODEL_FREE },
   { fn: 'deepFeatureFactorization', run: (s) => { const r = deepFeatureFactorization(s.model, s.input, { components: 3, maxIterations: 30 }); return { concepts: r.concepts, explanations: r.explanations, iterations: r.iterations, reconstructionError: r.reconstructionError }; }, subjects: ['sequential'] },
+  { fn: 'road', reads: true, run: (s) => road(s.model, s.input, s.heatmap, { target: 1, percentiles: [30, 70], seed: 1 }), subjects: ['sequential'] },
+  { fn: 'noisyLinearImpute', reads: true, run: (s) => tf.tidy(() => noisyLinearImpute(s.input, tf.cast(tf.less(s.heatmap, 0.5), 'float32') as tf.Tensor3D, { seed: 2 })), subjects: MODEL_FREE },
+  { fn: 'arcc', reads: true, run: (s) => arcc(s.model, s.input, s.heatmap, { target: 1, percentiles: [50], noise: 0 }), subjects: ['sequential'] },
+  { fn: 'camMultImageConfidenceChange', run: (s) => camMultImageConfidenceChange(s.model, s.input, s.heatmap, { target: 1, softmax: true }), subjects: ['sequential'] },
+  { fn: 'coherency', run: (s) => coherency(s.model, s.input, s.heatmap, { target: 1 }), subjects: ['sequential'] },
+  { fn: 'complexity', run: (s) => complexity(s.heatmap), subjects: MODEL_FREE },
+  { fn: 'sobelCam', run: (s) => sobelCam(s.levels), subjects: MODEL_FREE },
 ];
 
 /** Exports of src/index.ts that are not functions to cover (classes). */
