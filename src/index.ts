@@ -30,6 +30,8 @@ export { refineCam } from './methods/refinecam.js';
 export type { RefineCamOptions } from './methods/refinecam.js';
 export { randomCam } from './methods/randomcam.js';
 export type { RandomCamOptions } from './methods/randomcam.js';
+export { fullGrad } from './methods/fullgrad.js';
+export type { FullGradOptions } from './methods/fullgrad.js';
 export { deepFeatureFactorization } from './methods/dff.js';
 export type { DeepFeatureFactorizationOptions, DeepFeatureFactorizationResult } from './methods/dff.js';
 export { CAM_METHODS } from './methods/registry.js';

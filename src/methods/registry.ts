@@ -13,6 +13,7 @@ import { scoreCam } from './scorecam.js';
 import { xGradCam } from './xgradcam.js';
 import { fem } from './fem.js';
 import { finerCam } from './finercam.js';
+import { fullGrad } from './fullgrad.js';
 import { kpcaCam } from './kpcacam.js';
 import { refineCam } from './refinecam.js';
 import { segEigenCam } from './segeigencam.js';
@@ -35,6 +36,7 @@ const METHODS = {
   shapleyCam,
   finerCam,
   refineCam,
+  fullGrad,
 } as const;
 
 /** The names of the built-in CAM methods (the keys of {@link CAM_METHODS}). */

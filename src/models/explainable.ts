@@ -48,10 +48,46 @@ export interface HeadOptions {
   /** A value above the split to return too, with the gradient of the scores with respect to it. */
   readonly tap?: ResolvedLayer | undefined;
   /**
+   * Several values above the split to return too, each with the gradient of the scores with respect
+   * to it, from the same backward pass (FullGrad). Optional for a model kind: one that does not
+   * implement it leaves {@link HeadResult.taps} undefined, and FullGrad refuses the model.
+   */
+  readonly taps?: readonly TapRequest[] | undefined;
+  /**
    * Prepared kernels kept between calls (an explainer's), for the head's convolution input
    * gradients; absent for one-shot calls, which prepare them in every call and keep nothing.
    */
   readonly kernels?: KernelCache | undefined;
+}
+
+/** A value whose gradient a head pass also returns (see {@link HeadOptions.taps}). */
+export interface TapRequest {
+  /** The layer whose output is tapped (a value of the head). */
+  readonly layer: ResolvedLayer;
+  /**
+   * Tap the layer's value before its fused activation instead of its output: `conv + bias` of a
+   * convolution, the output of a BatchNormalization (which has none), always channels-last.
+   */
+  readonly preActivation?: boolean | undefined;
+}
+
+/** A tapped value and the gradient of the scores with respect to it. */
+export interface Tapped {
+  readonly activation: tf.Tensor;
+  readonly gradient: tf.Tensor;
+}
+
+/**
+ * A layer with a bias, for FullGrad: a convolution whose bias is added before its activation, or a
+ * BatchNormalization (effective bias `beta - mean * gamma / sqrt(var + eps)`).
+ */
+export interface BiasLayer {
+  /** Where it is: its output value (tap it with `preActivation: true`). */
+  readonly layer: ResolvedLayer;
+  /** The layer's class (`'Conv2D'`, `'BatchNormalization'`, ...) or op. */
+  readonly op: string;
+  /** The (effective) bias, `[C]`, a new tensor in the caller's scope. */
+  bias(): tf.Tensor1D;
 }
 
 /** What the head pass returns. All tensors belong to the caller's tidy scope. */
@@ -65,6 +101,12 @@ export interface HeadResult<S> {
   readonly extras: S;
   /** With a tap: the tapped value and its gradient; null when the pass did not reach it. */
   readonly tapped: { readonly activation: tf.Tensor; readonly gradient: tf.Tensor } | null;
+  /**
+   * With `taps`: one entry per request, in order, null when the pass did not reach it (a zero
+   * gradient when the value does not reach the output); undefined when the model kind does not
+   * implement taps.
+   */
+  readonly taps?: ReadonlyArray<Tapped | null> | undefined;
 }
 
 /** The score function of a head pass: per-example scores from the output, plus extras to carry out. */
@@ -118,4 +160,10 @@ export interface ExplainableModel {
   split(fn: string, layer: ResolvedLayer, outputIndex: number): Split;
   /** The layers (or nodes) with a rank-4 output, in execution order. */
   listLayers(): LayerInfo[];
+  /**
+   * The layers with a bias that FullGrad sums over: every biased 2-D convolution and
+   * BatchNormalization with a rank-4 output between the image input and output `outputIndex`, in
+   * execution order. Optional: a model kind without it is refused by FullGrad.
+   */
+  biasLayers?(outputIndex: number): BiasLayer[];
 }

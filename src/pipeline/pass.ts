@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { NormalizedTarget } from '../core/targets.js';
 import { pickScores } from '../core/targets.js';
-import type { Cut, HeadOptions, ResolvedLayer, Split } from '../models/explainable.js';
+import type { Cut, HeadOptions, ResolvedLayer, Split, Tapped } from '../models/explainable.js';
 
 /** The activations and gradients of one pass, with the scores. Tensors belong to the caller's tidy. */
 export interface Pass {
@@ -27,6 +27,8 @@ export interface Pass {
   readonly output: tf.Tensor;
   /** With `tap`: the tapped value and its gradient, from the same backward pass. */
   readonly tapped: { readonly activation: tf.Tensor; readonly gradient: tf.Tensor } | null;
+  /** With `taps`: one entry per request (see {@link HeadResult.taps}); undefined otherwise. */
+  readonly taps?: ReadonlyArray<Tapped | null> | undefined;
 }
 
 /** How a pass runs. */
@@ -57,6 +59,7 @@ export function runPass(fn: string, split: Split, inputs: readonly tf.Tensor[], 
     classIndex: head.extras.classIndex,
     output: head.output,
     tapped: head.tapped,
+    taps: head.taps,
   };
 }
 

@@ -10,9 +10,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   OptionError,
   TargetError,
+  UnsupportedError,
   activationsAndGradients,
   fem,
   finerCam,
+  fullGrad,
   gradCam,
   gradCamPlusPlus,
   kpcaCam,
@@ -246,6 +248,7 @@ describe('integrity', () => {
     ['finerCam', () => finerCam(model, inputs)],
     ['refineCam', () => refineCam(model, inputs, { layer: ['conv1', 'last_conv'] })],
     ['randomCam', () => randomCam(model, inputs, { seed: 1 })],
+    ['fullGrad', () => fullGrad(model, inputs)],
   ];
   it.each(calls)('%s leaks nothing and leaves the model unchanged', (_name, call) => {
     const before = snapshotModel(model, x);
@@ -258,5 +261,31 @@ describe('integrity', () => {
     expectThrowsClean(() => kpcaCam(model, x, { kernel: 'laplacian' as never }), OptionError, /kernel/);
     expectThrowsClean(() => kpcaCam(model, x, { gamma: 0 }), OptionError, /gamma/);
     expectThrowsClean(() => randomCam(model, x, { seed: 1.5 }), OptionError, /seed/);
+    expectThrowsClean(() => fullGrad(model, x, { layer: 'conv1' } as never), OptionError, /'options.layer' is not a known option/);
+  });
+
+  it('fullGrad: a single image gives the batch map of that image; resize: [h, w] and normalize: false apply', () => {
+    const both = fullGrad(model, inputs, { target: 3 });
+    const image = tf.squeeze(x, [0]) as tf.Tensor3D;
+    const one = fullGrad(model, image, { target: 3 });
+    expect(one.heatmap.shape).toEqual([32, 32]);
+    const row = tf.slice(both.heatmap, [0], [1]);
+    expect(maxDiff(row, [one.heatmap.arraySync()] as Nested)).toBeLessThan(1e-6);
+    const small = fullGrad(model, image, { target: 3, resize: [8, 8], normalize: false });
+    expect(small.heatmap.shape).toEqual([8, 8]);
+    expect(tf.max(small.heatmap).dataSync()[0]).toBeGreaterThan(1);
+    tf.dispose([both, one, row, small, image]);
+  });
+
+  it('fullGrad refuses a biased layer it cannot tap (channels-first separable convolution), leaking nothing', () => {
+    const input = tfl.input({ shape: [8, 8, 3] });
+    const t = tfl.layers.permute({ dims: [3, 1, 2] }).apply(input) as tfl.SymbolicTensor;
+    const sep = tfl.layers.separableConv2d({ filters: 4, kernelSize: 3, dataFormat: 'channelsFirst', name: 'sep_cf' }).apply(t) as tfl.SymbolicTensor;
+    const out = tfl.layers.dense({ units: 2 }).apply(tfl.layers.flatten().apply(sep)) as tfl.SymbolicTensor;
+    const m = tfl.model({ inputs: input, outputs: out });
+    const img = tf.ones([1, 8, 8, 3]) as tf.Tensor4D;
+    expectThrowsClean(() => fullGrad(m, img), UnsupportedError, /sep_cf/);
+    tf.dispose(img);
+    m.dispose();
   });
 });

@@ -1,7 +1,7 @@
 /**
  * The methods added after pytorch-grad-cam 1.5.5's first ten against its own outputs
  * (test/fixtures/cam-oracle-extra/methods, commit 084273b): KPCA_CAM, FEM, FinerCAM, ShapleyCAM,
- * SegEigenCAM, EigenGradCAM (up to sign) and RefineCAM, for every model, input, variant and class
+ * SegEigenCAM, EigenGradCAM (up to sign), RefineCAM and FullGrad, for every model, input, variant and class
  * there. Raw maps within 1e-5 relative to their largest magnitude (or 10x the reference's
  * float32-vs-float64 sensitivity), final maps within 1e-4.
  */
@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CamFunction } from '../../src/index.js';
-import { eigenGradCam, fem, finerCam, kpcaCam, refineCam, segEigenCam, shapleyCam } from '../../src/index.js';
+import { eigenGradCam, fem, finerCam, fullGrad, kpcaCam, refineCam, segEigenCam, shapleyCam } from '../../src/index.js';
 import { expectFinalClose, expectRawClose, extra, imageAt, loadAnyOracleModel, maxDiff, printMeasured } from '../helpers/extra-fixtures.js';
 import { ORACLE_MODELS, oracleInputs } from '../helpers/fixtures.js';
 
@@ -30,6 +30,14 @@ interface ClassCase {
     SegEigenCAM: Ref;
     EigenGradCAM: Ref & { f64_same_sign: boolean };
     RefineCAM: { target_layers: string[][]; final?: number[][]; f64_max_abs_diff: { final: number } };
+    FullGrad: {
+      layers: Array<{ module: string; type: string; channels: number; bias: number[] }>;
+      raw: number[][];
+      final?: number[][];
+      input_term?: number[][];
+      layer_terms?: number[][][];
+      f64_max_abs_diff: { raw: number; final: number };
+    };
   };
 }
 interface IndexEntry {
@@ -89,6 +97,23 @@ describe.each(ORACLE_MODELS)('new methods match pytorch-grad-cam on %s', (name) 
       tf.dispose(r);
     }
     x.dispose();
+  });
+
+  it.each(entries.filter((e) => e.class_index !== undefined).map((e) => [e.file, e] as const))('FullGrad: %s', (_f, e) => {
+    const c = extra<ClassCase>(e.file);
+    const ref = c.methods.FullGrad;
+    const x = imageAt(inputs, c.input_index);
+    const common = { target: c.class_index, logits: c.variant !== 'probs' };
+    const raw = fullGrad(model, x, { ...common, normalize: false });
+    // The same layers as pytorch-grad-cam (its module 'layers.<name>.<part>' is our layer name).
+    expect(raw.layer.split(',')).toEqual(ref.layers.map((l) => l.module.split('.')[1]));
+    expectRawClose('FullGrad raw', raw.heatmap, [ref.raw] as Nested, ref.f64_max_abs_diff.raw);
+    if (ref.final !== undefined) {
+      const f = fullGrad(model, x, common);
+      expectFinalClose('FullGrad final', f.heatmap, [ref.final] as Nested);
+      tf.dispose(f);
+    }
+    tf.dispose([raw, x]);
   });
 
   it.each(entries.filter((e) => e.method === 'FinerCAM').map((e) => [e.file, e] as const))('FinerCAM: %s', (_f, e) => {

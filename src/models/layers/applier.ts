@@ -76,6 +76,17 @@ export interface ApplyContext {
   readonly kernels?: KernelCache | undefined;
   /** The public function running (for error messages). */
   readonly fn?: string | undefined;
+  /**
+   * Set for the one step whose pre-activation value is tapped (FullGrad): the convolution appliers
+   * pass it `conv + bias` (channels-last) before the activation, BatchNormalization its output; what
+   * it returns is used instead. Absent: nothing is tapped.
+   */
+  readonly preActivation?: ((z: tf.Tensor) => tf.Tensor) | undefined;
+}
+
+/** `z` through the pre-activation tap, if any. */
+function preActivation(ctx: ApplyContext, z: tf.Tensor): tf.Tensor {
+  return ctx.preActivation === undefined ? z : ctx.preActivation(z);
 }
 
 /** Activation names that are skipped when explaining the pre-activation score. */
@@ -186,11 +197,14 @@ const conv2d: Applier<'Conv2D'> = (layer, [x], ctx, strip) => {
   const k = kernel as tf.Tensor4D;
   // tfjs cannot differentiate dilated convolutions: those always use the forward-conv gradient.
   const y = inNhwc(layer, x as tf.Tensor4D, (v) =>
-    addBias(
-      layer,
-      ctx.forwardConvGrad || dilations[0] > 1 || dilations[1] > 1
-        ? conv2dForwardGrad(v, k, strides, padding, dilations, ctx.kernels)
-        : tf.conv2d(v, k, strides, padding, 'NHWC', dilations),
+    preActivation(
+      ctx,
+      addBias(
+        layer,
+        ctx.forwardConvGrad || dilations[0] > 1 || dilations[1] > 1
+          ? conv2dForwardGrad(v, k, strides, padding, dilations, ctx.kernels)
+          : tf.conv2d(v, k, strides, padding, 'NHWC', dilations),
+      ),
     ),
   );
   return y === null ? null : activate(layer.activation, y, ctx, strip);
@@ -215,7 +229,7 @@ const depthwiseConv2d: Applier<'DepthwiseConv2D'> = (layer, [x], ctx, strip) => 
   if (x === undefined || x.rank !== 4 || kernel === null || padding === null) return null;
   // tfjs-layers' DepthwiseConv2D ignores dilationRate; replay what the model computes.
   const y = inNhwc(layer, x as tf.Tensor4D, (v) =>
-    addBias(layer, depthwise(v, kernel as tf.Tensor4D, pair(layer.strides, 1), padding, [1, 1], ctx)),
+    preActivation(ctx, addBias(layer, depthwise(v, kernel as tf.Tensor4D, pair(layer.strides, 1), padding, [1, 1], ctx))),
   );
   return y === null ? null : activate(layer.activation, y, ctx, strip);
 };
@@ -231,7 +245,7 @@ const separableConv2d: Applier<'SeparableConv2D'> = (layer, [x], ctx, strip) => 
   const p = ctx.forwardConvGrad
     ? conv2dForwardGrad(d, pk as tf.Tensor4D, [1, 1], 'valid', [1, 1], ctx.kernels)
     : tf.conv2d(d, pk as tf.Tensor4D, 1, 'valid', 'NHWC');
-  return activate(layer.activation, addBias(layer, p), ctx, strip);
+  return activate(layer.activation, preActivation(ctx, addBias(layer, p)), ctx, strip);
 };
 
 const dense: Applier<'Dense'> = (layer, [x], ctx, strip) => {
@@ -250,7 +264,7 @@ const dense: Applier<'Dense'> = (layer, [x], ctx, strip) => {
   return activate(layer.activation, addBias(layer, y), ctx, strip);
 };
 
-const batchNormalization: Applier<'BatchNormalization'> = (layer, [x]) => {
+const batchNormalization: Applier<'BatchNormalization'> = (layer, [x], ctx) => {
   const mean = readWeight(layer.movingMean);
   const variance = readWeight(layer.movingVariance);
   if (x === undefined || mean === null || variance === null) return null;
@@ -267,7 +281,12 @@ const batchNormalization: Applier<'BatchNormalization'> = (layer, [x]) => {
   // x * f + (beta - mean * f): two ops on the activation; the rest are per-channel vectors.
   let shift = tf.neg(tf.mul(mean, factor));
   if (beta !== null) shift = tf.add(shift, beta);
-  return tf.add(tf.mul(x, bc(factor)), bc(shift));
+  const y = tf.add(tf.mul(x, bc(factor)), bc(shift));
+  if (ctx.preActivation === undefined) return y;
+  // The tap sees channels-last values.
+  if (axis === x.rank - 1) return ctx.preActivation(y);
+  if (x.rank !== 4 || axis !== 1) return null;
+  return tf.transpose(ctx.preActivation(tf.transpose(y, [0, 2, 3, 1])), [0, 3, 1, 2]);
 };
 
 const averagePooling2d: Applier<'AveragePooling2D'> = (layer, [x]) => {
@@ -389,6 +408,36 @@ export function applyStock(step: Step, inputs: tf.Tensor[]): tf.Tensor[] {
   const arg = inputs.length === 1 ? (inputs[0] as tf.Tensor) : inputs;
   const out = step.layer.apply(arg, { ...step.callArgs, training: false });
   return Array.isArray(out) ? out : [out];
+}
+
+/**
+ * The bias FullGrad sums over for a step, or null: a 2-D convolution's (Conv2D, DepthwiseConv2D,
+ * SeparableConv2D's pointwise part) when it has one, a BatchNormalization's effective bias
+ * `beta - mean * gamma / sqrt(var + eps)` (pytorch-grad-cam's). Returns a function making the `[C]`
+ * tensor (in the caller's scope); only for rank-4 outputs.
+ */
+export function biasOfStep(step: Step): (() => tf.Tensor1D) | null {
+  if ((step.outputShapes[0]?.length ?? 0) !== 4) return null;
+  const name = step.layer.getClassName();
+  if (name === 'Conv2D' || name === 'DepthwiseConv2D' || name === 'SeparableConv2D') {
+    const layer = step.layer as LayerWith<'useBias' | 'bias'>;
+    if (layer.useBias === false) return null;
+    const bias = readWeight(layer.bias);
+    return bias === null ? null : () => tf.clone(bias) as tf.Tensor1D;
+  }
+  if (name !== 'BatchNormalization') return null;
+  const layer = step.layer as LayerOf<'BatchNormalization'>;
+  const mean = readWeight(layer.movingMean);
+  const variance = readWeight(layer.movingVariance);
+  if (mean === null || variance === null) return null;
+  const gamma = layer.scale === false ? null : readWeight(layer.gamma);
+  const beta = layer.center === false ? null : readWeight(layer.beta);
+  const eps = typeof layer.epsilon === 'number' ? layer.epsilon : 1e-3;
+  return () =>
+    tf.tidy(() => {
+      const scaled = tf.div(gamma === null ? mean : tf.mul(mean, gamma), tf.sqrt(tf.add(variance, eps)));
+      return (beta === null ? tf.neg(scaled) : tf.sub(beta, scaled)) as tf.Tensor1D;
+    });
 }
 
 /**

@@ -10,9 +10,9 @@ import type * as tf from '@tensorflow/tfjs-core';
 import { ModelError } from '../../errors.js';
 import { capabilities } from '../../core/capabilities.js';
 import { repeatRow } from '../../core/tensor.js';
-import type { Cut, ExplainableModel, HeadOptions, HeadResult, LayerInfo, ResolvedLayer, ScoreFn, Split, TensorInfo } from '../explainable.js';
+import type { BiasLayer, Cut, ExplainableModel, HeadOptions, HeadResult, LayerInfo, ResolvedLayer, ScoreFn, Split, TensorInfo } from '../explainable.js';
 import type { ApplyContext } from './applier.js';
-import { guidedRuleApplies, squashingOf } from './applier.js';
+import { biasOfStep, guidedRuleApplies, squashingOf } from './applier.js';
 import type { FlatGraph } from './graph.js';
 import { GraphStructureError } from './graph.js';
 import type { ContainerLike } from './keras-types.js';
@@ -20,6 +20,7 @@ import { isContainer } from './keras-types.js';
 import type { Plan } from './plan.js';
 import { graphOf, planOf } from './plan.js';
 import { candidateLayers, resolveLayer } from './resolve.js';
+import type { RunnerTap } from './runner.js';
 import { runBody, runHead, runHeadForward } from './runner.js';
 
 /** True when `x` looks like a `tf.LayersModel` (duck-typed: a container with `predict`). */
@@ -78,7 +79,13 @@ class LayersSplit implements Split {
 
   head<S extends Record<string, tf.Tensor>>(cut: Cut, options: HeadOptions, score: ScoreFn<S>): HeadResult<S> {
     const tap = options.tap === undefined ? undefined : (options.tap.id as number);
-    return runHead(this.plan, (cut as LayersCut).frontier, this.context(options), score, tap);
+    const graph = this.plan.graph;
+    const taps = options.taps?.map((r): RunnerTap => {
+      const value = r.layer.id as number;
+      const step = r.preActivation === true ? (graph.steps[graph.producer[value] ?? -1] ?? null) : null;
+      return { value, step };
+    });
+    return runHead(this.plan, (cut as LayersCut).frontier, this.context(options), score, tap, taps);
   }
 
   headForward(cut: Cut, options: HeadOptions): tf.Tensor {
@@ -127,6 +134,19 @@ export class LayersExplainable implements ExplainableModel {
 
   listLayers(): LayerInfo[] {
     return candidateLayers(this.model, this.graph);
+  }
+
+  biasLayers(outputIndex: number): BiasLayer[] {
+    const out: BiasLayer[] = [];
+    // The layers between the image input and the output: those a split at the input replays.
+    const plan = planOf(this.model, this.graph.inputValues[this.imageInput] as number, outputIndex);
+    for (const step of plan?.head ?? []) {
+      const bias = biasOfStep(step);
+      if (bias === null) continue;
+      const value = step.outputs[0] as number;
+      out.push({ layer: { id: value, path: step.path, shape: step.outputShapes[0] ?? [] }, op: step.layer.getClassName(), bias });
+    }
+    return out;
   }
 }
 

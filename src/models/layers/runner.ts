@@ -104,6 +104,12 @@ export function runBody(plan: Plan, inputs: readonly tf.Tensor[], fn = 'tfcam'):
   return frontier;
 }
 
+/** A tap of {@link runHead}: a value, or (with `step`) the pre-activation value of that step. */
+export interface RunnerTap {
+  readonly value: number;
+  readonly step: Step | null;
+}
+
 /**
  * Identity whose backward pass hands the upstream gradient to `record` (which must keep it).
  */
@@ -125,7 +131,8 @@ function tapGradient(x: tf.Tensor, record: (dy: tf.Tensor) => void): tf.Tensor {
  * (they are cloned out of the tape's scope; the caller owns the clones through its tidy).
  *
  * `tap`, a value of the head (or of the frontier), is also returned with the gradient of the scores
- * with respect to it, from the same backward pass.
+ * with respect to it, from the same backward pass. So are `taps`: values, or the pre-activation
+ * values of steps (through the applier's `preActivation` hook), one result per request.
  */
 export function runHead<S extends Record<string, tf.Tensor>>(
   plan: Plan,
@@ -133,6 +140,7 @@ export function runHead<S extends Record<string, tf.Tensor>>(
   ctx: ApplyContext,
   score: (output: tf.Tensor) => { scores: tf.Tensor1D; extras: S },
   tap?: number,
+  taps?: readonly RunnerTap[],
 ): HeadResult<S> {
   const fn = ctx.fn ?? 'tfcam';
   const a = frontier.get(plan.targetValue) as tf.Tensor;
@@ -153,6 +161,31 @@ export function runHead<S extends Record<string, tf.Tensor>>(
       tappedGradient = keep(dy);
     }));
   };
+  // Several taps: a slot per request; value taps wrap the value when it appears, pre-activation
+  // taps get the applier's hook for their step.
+  const slots = (taps ?? []).map(() => ({ activation: null as tf.Tensor | null, gradient: null as tf.Tensor | null }));
+  const tapInto = (slot: number, t: tf.Tensor): tf.Tensor => {
+    const entry = slots[slot] as { activation: tf.Tensor | null; gradient: tf.Tensor | null };
+    if (entry.activation !== null) return t;
+    entry.activation = keep(t);
+    return tapGradient(t, (dy) => {
+      entry.gradient = keep(dy);
+    });
+  };
+  const valueTaps = (values: Map<number, tf.Tensor>): void => {
+    (taps ?? []).forEach((r, i) => {
+      const t = r.step === null ? values.get(r.value) : undefined;
+      if (t !== undefined && (slots[i] as { activation: tf.Tensor | null }).activation === null) values.set(r.value, tapInto(i, t));
+    });
+  };
+  const stepTaps = new Map<Step, number>();
+  (taps ?? []).forEach((r, i) => {
+    if (r.step !== null) stepTaps.set(r.step, i);
+  });
+  const contextFor = (step: Step): ApplyContext => {
+    const slot = stepTaps.get(step);
+    return slot === undefined ? ctx : { ...ctx, preActivation: (z) => tapInto(slot, z) };
+  };
   // An error in the forward part must not leave the tape's saved tensors behind. Rather than reach
   // into the engine, the forward function catches it and returns a scalar of A: the engine then
   // runs its (tiny) backward pass and frees everything the recorded ops saved, and the error is
@@ -165,11 +198,14 @@ export function runHead<S extends Record<string, tf.Tensor>>(
           try {
             const values = new Map<number, tf.Tensor>(frontier);
             tapIn(values);
+            valueTaps(values);
             for (const step of plan.head) {
               const args = step.inputs.map((v) => values.get(v) as tf.Tensor);
-              const outs = guarded(fn, step, () => applyStep(step, args, ctx));
+              const stepCtx = contextFor(step);
+              const outs = guarded(fn, step, () => applyStep(step, args, stepCtx));
               step.outputs.forEach((v, k) => values.set(v, outs[k] as tf.Tensor));
               tapIn(values);
+              valueTaps(values);
             }
             const output = values.get(plan.outputValue) as tf.Tensor;
             const { scores, extras } = score(output);
@@ -202,6 +238,11 @@ export function runHead<S extends Record<string, tf.Tensor>>(
       scores: tf.clone(c.scores),
       extras: extras as S,
       tapped: ta === null || tg === null ? null : { activation: tf.clone(ta), gradient: tf.clone(tg) },
+      // A tapped value the scores do not depend on gets no gradient call: its gradient is zero.
+      taps:
+        taps === undefined
+          ? undefined
+          : slots.map((e) => (e.activation === null ? null : { activation: tf.clone(e.activation), gradient: e.gradient === null ? tf.zerosLike(e.activation) : tf.clone(e.gradient) })),
     };
   } catch (e) {
     if (failure === null) releaseTapeAfterBackwardError();
