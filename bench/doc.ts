@@ -4,6 +4,8 @@
  * bench/results.0afca83.json (the first run), and the batch scaling of
  * bench/results.cpu-inceptionv3-batch.json: the targets of both runs (TARGETS, docs/performance.md),
  * the result tables at HEAD (RESULTS) and the first run's tables (BEFORE, both bench/ANALYSIS.md).
+ * The GraphModel runs of bench/results.graph.json add their targets to TARGETS and their tables
+ * (GRAPH) to bench/ANALYSIS.md.
  * A marker missing from its file is an error: nothing generated is dropped silently.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -15,10 +17,13 @@ const before = load('bench/results.0afca83.json');
 // Batch scaling needs batch 1 and 8 from one run; where results.json has them from two runs (cpu
 // InceptionV3), this file measured both in one.
 const batchRun = load('bench/results.cpu-inceptionv3-batch.json');
+// The GraphModel section (bench/graphmodel.ts: MobileNetV2 as a tf.GraphModel), from its own runs.
+const graphRun = load('bench/results.graph.json');
 
 // Targets: first run vs HEAD.
 const tb = evaluateTargets(before);
 const ta = [...evaluateTargets(after), ...evaluateTargets(batchRun).filter((t) => t.target === 'gradCam batch 8 / batch 1')];
+ta.push(...evaluateTargets(graphRun));
 const key = (t: { target: string; backend: string; model: string; batch: string; layer: string }) => [t.target, t.backend, t.model, t.batch, t.layer].join('|');
 const fx = (v: number | null) => (v === null ? '-' : `${v.toFixed(2)}x`);
 const cell = (x: (typeof ta)[number] | undefined) => (x === undefined ? 'not run' : x.verdict === 'n/a' ? 'n/a' : x.value === null ? `${x.verdict} (${x.detail.split(':')[0]})` : `${fx(x.value)} ${x.verdict}`);
@@ -64,4 +69,5 @@ function fill(file: string, parts: Record<string, string>): void {
 }
 
 fill('docs/performance.md', { TARGETS: targets });
-fill('bench/ANALYSIS.md', { RESULTS: results, BEFORE: beforeTables });
+const graphTables = ['## Results of the GraphModel runs', '', report(graphRun)].join('\n');
+fill('bench/ANALYSIS.md', { RESULTS: results, BEFORE: beforeTables, GRAPH: graphTables });

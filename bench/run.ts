@@ -4,7 +4,9 @@
  *   --backend cpu|wasm|webgl|all  default all (cpu and wasm, in Node); webgl runs in Chromium
  *                                 (vitest browser mode, /usr/bin/chromium or $TFCAM_CHROMIUM)
  *   --swiftshader                 webgl: force software WebGL2 (SwiftShader) even where a GPU exists
- *   --model mobilenetv2|inceptionv3|all   default all
+ *   --model mobilenetv2|inceptionv3|mobilenetv2graph|all   default all; mobilenetv2graph is MobileNetV2
+ *                                 as a tf.GraphModel (bench/graphmodel.ts: tfcam against a hand-written
+ *                                 optimum on the graph and model.execute; cpu and wasm)
  *   --batch 1,8                   batch sizes, default 1,8
  *   --runs N                      timed calls per contender (median reported), default 5
  *   --warmup N                    untimed warm-up calls before the profiled call and the timed calls, default 1
@@ -39,7 +41,8 @@ import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-layers';
 import type { Measurement } from './measure.js';
 import { trap } from './measure.js';
-import { modelConfigs, runSuite } from './suite.js';
+import { GRAPH_MODELS, runGraphSuite } from './graphmodel.js';
+import { modelConfigs, runSuite, selected } from './suite.js';
 import type { Results, Section } from './table.js';
 import { evaluateTargets, formatResults, report, sectionTable } from './table.js';
 
@@ -164,8 +167,11 @@ async function main(): Promise<number> {
   }
   const configs = modelConfigs(small);
   const modelArg = args.model ?? (smoke ? 'mobilenetv2' : 'all');
-  const models = modelArg === 'all' ? Object.keys(configs) : list(modelArg);
-  for (const m of models) if (!(m in configs)) throw new UsageError(`--model must be mobilenetv2, inceptionv3 or all (got '${m}')`);
+  const graphModels: readonly string[] = GRAPH_MODELS;
+  const allModels = modelArg === 'all' ? [...Object.keys(configs), ...graphModels] : list(modelArg);
+  for (const m of allModels) if (!(m in configs) && !graphModels.includes(m)) throw new UsageError(`--model must be mobilenetv2, inceptionv3, mobilenetv2graph or all (got '${m}')`);
+  const models = allModels.filter((m) => m in configs);
+  const graphSection = allModels.some((m) => graphModels.includes(m));
   const batches = smoke ? [1] : list(args.batch ?? '1,8').map((b) => int('batch', b, 1, 1));
   const runs = smoke ? 1 : int('runs', args.runs, 5, 1);
   const warmup = smoke ? 0 : int('warmup', args.warmup, 1, 0);
@@ -236,6 +242,24 @@ async function main(): Promise<number> {
     });
     results.sections.push(...run.sections);
     failures += run.failures;
+    if (graphSection) {
+      const graph = await runGraphSuite({
+        backend,
+        small,
+        batches,
+        runs,
+        warmup,
+        maxTimeMs,
+        selected: (id) => selected(id, only, skip, smoke),
+        tfcam,
+        commit: results.meta['git'] as string,
+        command: results.meta['command'] as string,
+        log,
+        onSection: (section) => process.stdout.write(`${sectionTable(section)}\n\n`),
+      });
+      results.sections.push(...graph.sections);
+      failures += graph.failures;
+    }
   }
   results.meta['wallS'] = Number(((performance.now() - t0) / 1000).toFixed(1));
   results.meta['loadavgEnd'] = loadavg().map((l) => Number(l.toFixed(2)));
