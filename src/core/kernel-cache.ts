@@ -20,10 +20,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 interface Entry {
-  /** The `dataId` of the weight when the entry was made. */
-  readonly source: object;
+  /** The weights it was made from, with their `dataId` when it was made. */
+  readonly sources: ReadonlyArray<{ readonly weight: tf.Tensor; readonly dataId: object }>;
   readonly tensor: tf.Tensor;
 }
+
+/** True while every weight an entry was made from still holds the value it was made from. */
+const current = (e: Entry): boolean => e.sources.every((s) => !s.weight.isDisposed && s.weight.dataId === s.dataId);
 
 /** Prepared tensors per weight, kept (outside every `tf.tidy`) until {@link KernelCache.dispose}. */
 export class KernelCache {
@@ -31,14 +34,14 @@ export class KernelCache {
   private disposed = false;
 
   /**
-   * The tensor `make()` prepares from `weight`, named `key` (e.g. `'flip-transpose'`), made once per
-   * value of the weight. The caller must not dispose it. Safe inside a tidy and inside a gradient
-   * function: the tensor is kept out of every scope.
+   * The tensor `make()` prepares from `weight` (and the weights in `also`), named `key` (e.g.
+   * `'conv2d-input-grad'`), made once per value of those weights. The caller must not dispose it.
+   * Safe inside a tidy and inside a gradient function: the tensor is kept out of every scope.
    */
-  get(weight: tf.Tensor, key: string, make: () => tf.Tensor): tf.Tensor {
+  get(weight: tf.Tensor, key: string, make: () => tf.Tensor, also: readonly tf.Tensor[] = []): tf.Tensor {
     let byKey = this.entries.get(weight);
     const hit = byKey?.get(key);
-    if (hit !== undefined && hit.source === weight.dataId) return hit.tensor;
+    if (hit !== undefined && current(hit)) return hit.tensor;
     if (this.disposed) return make();
     // (A clone when the preparation is the identity: disposing the entry must not free the weight.)
     const tensor = tf.keep(
@@ -52,7 +55,7 @@ export class KernelCache {
       byKey = new Map();
       this.entries.set(weight, byKey);
     }
-    byKey.set(key, { source: weight.dataId, tensor });
+    byKey.set(key, { sources: [weight, ...also].map((w) => ({ weight: w, dataId: w.dataId })), tensor });
     return tensor;
   }
 
@@ -63,7 +66,7 @@ export class KernelCache {
   prune(): void {
     for (const [weight, byKey] of this.entries) {
       for (const [key, entry] of byKey) {
-        if (weight.isDisposed || entry.source !== weight.dataId) {
+        if (weight.isDisposed || !current(entry)) {
           entry.tensor.dispose();
           byKey.delete(key);
         }

@@ -189,8 +189,9 @@ function merged(defaults: Record<string, unknown>, options: unknown): unknown {
  *
  * What it keeps: the model's flattened graph, each layer reference resolved and each split planned
  * once (the one-shot functions cache the graph and the plans too, but resolve the layer in every
- * call), and the prepared kernels of the convolutions above the explained layer that the backward
- * pass reuses. On wasm, tfcam computes those input gradients with forward convolutions: a one-shot
+ * call), the folded constants of the BatchNormalization layers above the explained layer (two
+ * vectors per layer, which a one-shot call recomputes on its gradient tape), and the prepared kernels
+ * of the convolutions above it that the backward pass reuses. On wasm, tfcam computes those input gradients with forward convolutions: a one-shot
  * call makes the flipped, channel-transposed kernels in every call (and tfjs-wasm's XNNPACK packs
  * every new filter tensor again), or avoids that with slower per-tap matrix products where few
  * positions make it pay; an explainer makes each kernel once, by the first call that needs it, and
@@ -199,10 +200,10 @@ function merged(defaults: Record<string, unknown>, options: unknown): unknown {
  *
  * Memory: unlike the one-shot functions, whose calls leave `tf.memory().numTensors` unchanged, an
  * explainer holds tensors between calls: `tf.memory()` grows by {@link Explainer.memory} (on wasm,
- * about one copy of the kernels above the explained layer: nothing on cpu and webgl, where the
- * backward pass uses tfjs' own input gradients, except for dilated convolutions; nothing either at
- * a last conv block, whose head is pooling and the classifier; 48.8 MiB at InceptionV3 `mixed7`),
- * and the wasm heap by XNNPACK's packed copy of them. Calls on a warm
+ * about one copy of the kernels above the explained layer, 48.8 MiB at InceptionV3 `mixed7`; on cpu
+ * and webgl, whose backward pass uses tfjs' own input gradients, only the BatchNormalization
+ * constants (and the kernels of dilated convolutions); nothing at a last conv block, whose head is
+ * pooling and the classifier), and the wasm heap by XNNPACK's packed copy of the kernels. Calls on a warm
  * explainer leave the count unchanged; `dispose()` frees everything it holds.
  *
  * Weights: the explainer notices when the model's weights change under it (`model.fit`,

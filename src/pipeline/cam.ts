@@ -237,7 +237,17 @@ export interface CamRunner {
 
 const CAM_RUNNERS = new WeakMap<object, CamRunner>();
 
-/** The runner behind a function made by {@link createCam}, or undefined for any other value. */
+/** The runner behind a function made by {@link createCam} (or registered), or undefined for any other value. */
 export function camRunnerOf(fn: unknown): CamRunner | undefined {
   return typeof fn === 'function' ? CAM_RUNNERS.get(fn) : undefined;
+}
+
+/**
+ * Declares how an explainer runs a CAM function that is not made by {@link createCam} (a method
+ * composed from others, or with its own pipeline): the schema of its options (the explainer passes
+ * it the defaults it has keys for) and its call with a session (`null` for the one-shot call).
+ * Without it an explainer calls the one-shot function with the defaults of the shared CAM options.
+ */
+export function registerCamRunner(fn: object, runner: CamRunner): void {
+  CAM_RUNNERS.set(fn, runner);
 }

@@ -276,11 +276,21 @@ const batchNormalization: Applier<'BatchNormalization'> = (layer, [x], ctx) => {
   const shape = new Array<number>(x.rank).fill(1);
   shape[axis] = x.shape[axis] as number;
   const bc = (t: tf.Tensor): tf.Tensor => (axis === x.rank - 1 ? t : tf.reshape(t, shape));
-  let factor = tf.rsqrt(tf.add(variance, eps));
-  if (gamma !== null) factor = tf.mul(factor, gamma);
-  // x * f + (beta - mean * f): two ops on the activation; the rest are per-channel vectors.
-  let shift = tf.neg(tf.mul(mean, factor));
-  if (beta !== null) shift = tf.add(shift, beta);
+  // x * f + (beta - mean * f): two ops on the activation; the rest are per-channel vectors, folded
+  // in every call (on the tape), or by an explainer once per value of the weights.
+  const fold = (): [tf.Tensor, tf.Tensor] => {
+    let f = tf.rsqrt(tf.add(variance, eps));
+    if (gamma !== null) f = tf.mul(f, gamma);
+    let s = tf.neg(tf.mul(mean, f));
+    if (beta !== null) s = tf.add(s, beta);
+    return [f, s];
+  };
+  const cache = ctx.kernels;
+  const sources = [mean, ...(gamma === null ? [] : [gamma]), ...(beta === null ? [] : [beta])];
+  const [factor, shift] =
+    cache === undefined
+      ? fold()
+      : [cache.get(variance, `batch-norm-factor:${eps}`, () => fold()[0], sources), cache.get(variance, `batch-norm-shift:${eps}`, () => fold()[1], sources)];
   const y = tf.add(tf.mul(x, bc(factor)), bc(shift));
   if (ctx.preActivation === undefined) return y;
   // The tap sees channels-last values.
