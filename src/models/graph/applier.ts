@@ -42,6 +42,11 @@ export interface NodeContext {
   readonly guided: boolean;
   /** Convolution input gradients as forward convolutions (wasm). */
   readonly forwardConvGrad: boolean;
+  /**
+   * Sees the value of a convolution or matrix product before its fused activation (`x * W + bias`)
+   * in the gradient pass, and returns the value to continue with (FullGrad's taps).
+   */
+  readonly preActivation?: ((node: GraphNode, value: tf.Tensor) => tf.Tensor) | undefined;
 }
 
 /** The inputs of a node as the applier sees them: tensors, and host values of constant inputs. */
@@ -192,6 +197,7 @@ function convolution(depthwise: boolean): OpRule {
           ? conv2dForwardGrad(v, filter, strides, pad, dilations)
           : tf.conv2d(v, filter, strides, pad, 'NHWC', dilations);
       if (bias !== undefined) y = tf.add(y, bias);
+      if (ctx.preActivation !== undefined) y = ctx.preActivation(node, y);
       return activate(act, y, ctx, prelu, leakyAlpha);
     },
   };
@@ -221,6 +227,7 @@ const matMul: OpRule = {
     }
     let y = tf.matMul(a, b, ta, tb);
     if (bias !== undefined) y = tf.add(y, bias);
+    if (ctx.preActivation !== undefined) y = ctx.preActivation(node, y);
     return activate(act, y, ctx, prelu, leakyAlpha);
   },
 };
@@ -468,3 +475,6 @@ export function applyNode(node: GraphNode, inputs: NodeInputs, ctx: NodeContext)
   const out = (RULES[node.op] as OpRule).run(node, inputs, ctx);
   return Array.isArray(out) ? out : [out];
 }
+
+/** Ops whose fused activation a pre-activation tap sits before. */
+export const FUSED_OPS = new Set(['_FusedConv2D', 'FusedDepthwiseConv2dNative', '_FusedMatMul']);

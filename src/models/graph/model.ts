@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { capabilities } from '../../core/capabilities.js';
 import { repeatRow } from '../../core/tensor.js';
 import { LayerError, ModelError, UnsupportedError } from '../../errors.js';
-import type { Cut, ExplainableModel, HeadOptions, HeadResult, LayerInfo, ResolvedLayer, ScoreFn, Split, TensorInfo } from '../explainable.js';
+import type { BiasLayer, Cut, ExplainableModel, HeadOptions, HeadResult, LayerInfo, ResolvedLayer, ScoreFn, Split, TensorInfo } from '../explainable.js';
 import type { NodeContext } from './applier.js';
 import type { GraphPlan } from './plan.js';
 import { ASYNC_OPS, NO_GRADIENT_OPS, ancestorsOf, hasReluUnit, makePlan, squashingBehind } from './plan.js';
@@ -23,7 +23,7 @@ import { headProgram, refKey, runBody, runHead, runHeadForward } from './runner.
 import type { Shape } from './shapes.js';
 import { inferShapes } from './shapes.js';
 import type { GraphNode, Topology } from './topology.js';
-import { TopologyError, hostConst, readTopology } from './topology.js';
+import { TopologyError, attrFloat, attrStrings, hostConst, readTopology, weightOf } from './topology.js';
 import type { GraphModelLike } from './types.js';
 
 /** True when `x` looks like a `tf.GraphModel` (duck-typed: `execute`, `executeAsync`, inputs, outputs, weights). */
@@ -99,8 +99,11 @@ class GraphSplit implements Split {
 
   head<S extends Record<string, tf.Tensor>>(cut: Cut, options: HeadOptions, score: ScoreFn<S>): HeadResult<S> {
     requireGradients(this.fn);
-    const tap = options.tap === undefined ? undefined : this.program.plan.topology.byName.get(options.tap.id as string)?.index;
-    return runHead(this.fn, this.program, (cut as GraphCut).values, this.context(options, 'gradient'), options.logits, score, tap);
+    const { topology } = this.program.plan;
+    const indexOf = (layer: ResolvedLayer): number => topology.byName.get(layer.id as string)?.index ?? -1;
+    const tap = options.tap === undefined ? undefined : indexOf(options.tap);
+    const taps = (options.taps ?? []).map((t) => ({ node: indexOf(t.layer), preActivation: t.preActivation === true }));
+    return runHead(this.fn, this.program, (cut as GraphCut).values, this.context(options, 'gradient'), options.logits, score, tap, taps);
   }
 
   headForward(cut: Cut, options: HeadOptions): tf.Tensor {
@@ -197,6 +200,44 @@ export class GraphExplainable implements ExplainableModel {
 
   listLayers(): LayerInfo[] {
     return candidateNodes(this.index);
+  }
+
+  /**
+   * The nodes with a bias FullGrad sums over, between the image input and output `outputIndex`, in
+   * execution order: convolutions with a fused `BiasAdd` (tapped before their activation), `BiasAdd`
+   * nodes and `FusedBatchNorm` nodes (effective bias `offset - mean * scale / sqrt(var + eps)`) with
+   * a rank-4 output and constant parameters. BatchNorm folded into a convolution by the converter is
+   * its bias: the same terms as the Keras model's convolution + BatchNormalization.
+   */
+  biasLayers(outputIndex: number): BiasLayer[] {
+    const { model, topology } = this;
+    const plan = makePlan(topology, topology.inputs[this.imageInput] as number, outputIndex);
+    const out: BiasLayer[] = [];
+    for (const i of plan?.head ?? []) {
+      const n = topology.nodes[i] as GraphNode;
+      const shape = this.index.shapes[i];
+      if (shape === null || shape === undefined || shape.length !== 4) continue;
+      const w = (slot: number): tf.Tensor | null => {
+        const r = n.inputs[slot];
+        return r === undefined ? null : weightOf(model, topology, r.node);
+      };
+      let bias: (() => tf.Tensor1D) | null = null;
+      if ((n.op === '_FusedConv2D' || n.op === 'FusedDepthwiseConv2dNative') && (attrStrings(n, 'fused_ops', [])[0] ?? '').toLowerCase() === 'biasadd') {
+        const b = w(2);
+        if (b !== null) bias = () => tf.clone(b) as tf.Tensor1D;
+      } else if (n.op === 'BiasAdd') {
+        const b = w(1);
+        if (b !== null) bias = () => tf.clone(b) as tf.Tensor1D;
+      } else if (n.op.startsWith('FusedBatchNorm')) {
+        const [scale, offset, mean, variance] = [w(1), w(2), w(3), w(4)];
+        const eps = attrFloat(n, 'epsilon', 1e-4);
+        if (scale !== null && offset !== null && mean !== null && variance !== null) {
+          bias = () => tf.tidy(() => tf.sub(offset, tf.div(tf.mul(mean, scale), tf.sqrt(tf.add(variance, eps)))) as tf.Tensor1D);
+        }
+      }
+      if (bias !== null) out.push({ layer: { id: n.name, path: n.name, shape }, op: n.op, bias });
+    }
+    return out;
   }
 }
 

@@ -17,9 +17,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { unaryCustomGrad } from '../../core/gradops.js';
 import { TfcamError, UnsupportedError } from '../../errors.js';
-import type { HeadResult } from '../explainable.js';
+import type { HeadResult, Tapped } from '../explainable.js';
 import type { NodeContext, NodeInputs } from './applier.js';
-import { applyNode, replays } from './applier.js';
+import { FUSED_OPS, applyNode, replays } from './applier.js';
 import type { GraphPlan } from './plan.js';
 import type { GraphNode, NodeRef, Topology } from './topology.js';
 import { hostConst, weightOf } from './topology.js';
@@ -246,10 +246,18 @@ function releaseTapeAfterBackwardError(): void {
   state.activeTape = null;
 }
 
+/** A value of the head whose gradient a pass also returns (FullGrad: several, before activations). */
+export interface NodeTap {
+  readonly node: number;
+  /** Before the node's fused activation (convolutions and matrix products); else its output. */
+  readonly preActivation: boolean;
+}
+
 /**
  * Replays the head under the tape from A and returns dScore/dA with the scores (see
  * `Split.head`). `tap`, a node of the head, is returned too, with the gradient of the scores with
- * respect to it.
+ * respect to it; so is each of `taps` (null where the pass does not reach it; a zero gradient where
+ * the value does not reach the output).
  */
 export function runHead<S extends Record<string, tf.Tensor>>(
   fn: string,
@@ -259,6 +267,7 @@ export function runHead<S extends Record<string, tf.Tensor>>(
   logits: boolean,
   score: (output: tf.Tensor) => { scores: tf.Tensor1D; extras: S },
   tap: number | undefined,
+  taps: readonly NodeTap[] = [],
 ): HeadResult<S> {
   const { plan } = program;
   const a = frontier.get(refKey({ node: plan.target, output: 0 })) as tf.Tensor;
@@ -272,14 +281,41 @@ export function runHead<S extends Record<string, tf.Tensor>>(
   let captured: { output: tf.Tensor; scores: tf.Tensor1D; extras: S } | null = null;
   let tappedActivation: tf.Tensor | null = null;
   let tappedGradient: tf.Tensor | null = null;
+  // Several taps (FullGrad): values before a fused activation come from the applier's hook,
+  // the others from the node's output.
+  const multi = taps.map(() => ({ activation: null as tf.Tensor | null, gradient: null as tf.Tensor | null }));
+  const capture = (i: number, v: tf.Tensor): tf.Tensor => {
+    const slot = multi[i] as { activation: tf.Tensor | null; gradient: tf.Tensor | null };
+    if (slot.activation !== null) return v;
+    slot.activation = keep(v);
+    return tapGradient(v, (dy) => (slot.gradient = keep(dy)));
+  };
+  const beforeActivation = (t: NodeTap): boolean => t.preActivation && FUSED_OPS.has((program.plan.topology.nodes[t.node] as GraphNode).op);
   const onValue = (node: number, values: Map<string, tf.Tensor>): void => {
-    if (node !== tap || tappedActivation !== null) return;
     const key = `${node}:0`;
+    taps.forEach((t, i) => {
+      const v = values.get(key);
+      if (t.node === node && !beforeActivation(t) && v !== undefined) values.set(key, capture(i, v));
+    });
+    if (node !== tap || tappedActivation !== null) return;
     const v = values.get(key);
     if (v === undefined) return;
     tappedActivation = keep(v);
     values.set(key, tapGradient(v, (dy) => (tappedGradient = keep(dy))));
   };
+  const hooked: NodeContext =
+    taps.some(beforeActivation)
+      ? {
+          ...ctx,
+          preActivation: (node, value) => {
+            let v = value;
+            taps.forEach((t, i) => {
+              if (t.node === node.index && beforeActivation(t)) v = capture(i, v);
+            });
+            return v;
+          },
+        }
+      : ctx;
   // An error in the forward part must not leave the tape's saved tensors behind: the forward function
   // catches it and returns a scalar of A, the engine runs its backward pass and frees what it saved,
   // and the error is rethrown once the engine is clean (as in the LayersModel runner).
@@ -290,7 +326,7 @@ export function runHead<S extends Record<string, tf.Tensor>>(
       grads = tf.engine().gradients(
         () => {
           try {
-            const output = replayHead(fn, program, frontier, ctx, until, onValue);
+            const output = replayHead(fn, program, frontier, hooked, until, onValue);
             const { scores, extras } = score(output);
             const keptExtras = {} as Record<string, tf.Tensor>;
             for (const [k, v] of Object.entries(extras)) keptExtras[k] = keep(v);
@@ -324,6 +360,13 @@ export function runHead<S extends Record<string, tf.Tensor>>(
       scores: tf.clone(c.scores),
       extras: extras as S,
       tapped: ta === null || tg === null ? null : { activation: tf.clone(ta), gradient: tf.clone(tg) },
+      ...(taps.length === 0
+        ? {}
+        : {
+            taps: multi.map((m): Tapped | null =>
+              m.activation === null ? null : { activation: tf.clone(m.activation), gradient: m.gradient === null ? tf.zerosLike(m.activation) : tf.clone(m.gradient) },
+            ),
+          }),
     };
   } catch (e) {
     if (failure === null) releaseTapeAfterBackwardError();
