@@ -3,13 +3,9 @@
  * @module
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { checkInput, prepareInput } from '../core/input.js';
-import type { CamInput, CamOptions, CamResult, CamResultBatch, CamResultSingle } from '../core/types.js';
+import type { CamInput, CamModel, CamOptions, CamResult, CamResultBatch, CamResultSingle } from '../core/types.js';
 import { OptionError, describeValue } from '../errors.js';
-import { explainableModel } from '../models/index.js';
 import type { CamFunction } from '../pipeline/method.js';
-import { forwardPass } from '../pipeline/pass.js';
 import { finerTarget } from '../targets/finer.js';
 import { gradCam } from './gradcam.js';
 
@@ -36,22 +32,6 @@ function baseOf(fn: string, base: unknown): CamFunction {
 }
 
 /**
- * The arg-max class of the explained output for `input` (forward only, through tfcam's runner):
- * what the default target explains.
- */
-function argMaxClass(fn: string, model: unknown, input: CamInput, outputIndex: number, logits: boolean): tf.Tensor {
-  const m = explainableModel(fn, model);
-  const checked = checkInput(fn, m.inputs, input);
-  return tf.tidy(() => {
-    const prepared = prepareInput(fn, checked, false);
-    const split = m.split(fn, m.resolveInput(m.imageInput), outputIndex);
-    const out = forwardPass(split, prepared.tensors, logits);
-    const best = tf.cast(tf.argMax(tf.reshape(out, [out.shape[0] as number, -1]), 1), 'int32');
-    return checked.batched ? best : tf.squeeze(best, [0]);
-  });
-}
-
-/**
  * Finer-CAM (Zhang et al., "Finer-CAM: Spotting the Difference Reveals Finer Details for Visual
  * Explanation", CVPR 2025; pytorch-grad-cam's `FinerCAM`): explains what sets the class apart from
  * the classes it is most easily confused with, by running a base method (Grad-CAM by default, any
@@ -65,10 +45,10 @@ function argMaxClass(fn: string, model: unknown, input: CamInput, outputIndex: n
  * {@link finerTarget}). `target` gives the explained class (pytorch-grad-cam's `target_idx`), for the
  * batch or per example; by default the arg-max class. pytorch-grad-cam uses a `targets` list as is
  * (no contrast at all); here a target function is refused (use it with the base method directly).
- * The result's `classIndex` is the explained class (from a forward pass when `target` is omitted) and
- * `score` the contrastive score. Cost: the base method's, plus one forward pass without `target`.
+ * The result's `classIndex` is the explained class and `score` the contrastive score. Cost: the base
+ * method's.
  *
- * @param model - any `tf.LayersModel` with a `[batch, classes]` output; never modified
+ * @param model - a `tf.LayersModel` or `tf.GraphModel` with a `[batch, classes]` output; never modified
  * @param input - `[H,W,C]`, `[B,H,W,C]`, or one tensor per model input; not disposed
  * @param options - {@link FinerCamOptions}: Finer-CAM's own and the base method's
  * @returns `{ heatmap, classIndex, score, layer }` as {@link gradCam}; the caller owns the tensors
@@ -82,10 +62,10 @@ function argMaxClass(fn: string, model: unknown, input: CamInput, outputIndex: n
  * const lc = finerCam(model, image, { baseMethod: layerCam, target: 12 });
  * ```
  */
-export function finerCam<O extends CamOptions = CamOptions>(model: LayersModel, input: tf.Tensor3D, options?: FinerCamOptions<O>): CamResultSingle;
-export function finerCam<O extends CamOptions = CamOptions>(model: LayersModel, input: tf.Tensor4D, options?: FinerCamOptions<O>): CamResultBatch;
-export function finerCam<O extends CamOptions = CamOptions>(model: LayersModel, input: CamInput, options?: FinerCamOptions<O>): CamResult;
-export function finerCam(model: LayersModel, input: CamInput, options?: FinerCamOptions): CamResult {
+export function finerCam<O extends CamOptions = CamOptions>(model: CamModel, input: tf.Tensor3D, options?: FinerCamOptions<O>): CamResultSingle;
+export function finerCam<O extends CamOptions = CamOptions>(model: CamModel, input: tf.Tensor4D, options?: FinerCamOptions<O>): CamResultBatch;
+export function finerCam<O extends CamOptions = CamOptions>(model: CamModel, input: CamInput, options?: FinerCamOptions<O>): CamResult;
+export function finerCam(model: CamModel, input: CamInput, options?: FinerCamOptions): CamResult {
   const fn = 'finerCam';
   const { baseMethod, alpha, comparisonRanks, target, ...rest } = (options ?? {}) as FinerCamOptions & Record<string, unknown>;
   const base = baseOf(fn, baseMethod);
@@ -102,11 +82,14 @@ export function finerCam(model: LayersModel, input: CamInput, options?: FinerCam
   const contrast = finerTarget({ alpha, comparisonRanks, classIndex });
   return tf.tidy(() => {
     const r = base(model, input, { ...rest, target: contrast });
-    const outputIndex = (rest['outputIndex'] as number | undefined) ?? 0;
-    const logits = (rest['logits'] as boolean | undefined) ?? true;
     const batched = r.heatmap.rank === 3;
     let cls: tf.Tensor;
-    if (classIndex === undefined) cls = argMaxClass(fn, model, input, outputIndex, logits);
+    if (classIndex === undefined) {
+      // The arg-max of the output the map was made from (the squashing does not move it).
+      const out = batched ? r.output : tf.expandDims(r.output, 0);
+      const best = tf.cast(tf.argMax(tf.reshape(out, [out.shape[0] as number, -1]), 1), 'int32');
+      cls = batched ? best : tf.squeeze(best, [0]);
+    }
     else if (typeof classIndex === 'number') cls = batched ? tf.fill([r.heatmap.shape[0] as number], classIndex, 'int32') : tf.scalar(classIndex, 'int32');
     else cls = batched ? tf.tensor1d([...classIndex], 'int32') : tf.scalar(classIndex[0] as number, 'int32');
     return { ...r, classIndex: cls } as unknown as tf.TensorContainer;

@@ -3,9 +3,8 @@
  * @module
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { normalizeMaps } from '../core/postprocess.js';
-import type { CamInput, CamOptions, CamResult, CamResultBatch, CamResultSingle, LayerRef } from '../core/types.js';
+import type { CamInput, CamModel, CamOptions, CamResult, CamResultBatch, CamResultSingle, LayerRef } from '../core/types.js';
 import { OptionError, describeValue } from '../errors.js';
 import type { CamFunction } from '../pipeline/method.js';
 import { gradCamPlusPlus } from './gradcam-plusplus.js';
@@ -38,7 +37,7 @@ export type RefineCamOptions<O extends CamOptions = CamOptions> = O & {
  * method; `classIndex` and `score` are those of the first layer's call (the same for every layer).
  * Cost: one base-method call per layer.
  *
- * @param model - any `tf.LayersModel`; never modified
+ * @param model - a `tf.LayersModel` or `tf.GraphModel` the base method takes; never modified
  * @param input - `[H,W,C]`, `[B,H,W,C]`, or one tensor per model input; not disposed
  * @param options - {@link RefineCamOptions}; `layer` lists the layers (default: the default layer only)
  * @returns `{ heatmap, classIndex, score, layer }` as {@link gradCam} (`layer` lists the layers,
@@ -51,10 +50,10 @@ export type RefineCamOptions<O extends CamOptions = CamOptions> = O & {
  * const { heatmap } = refineCam(model, image, { layer: ['block3_conv3', 'block4_conv3', 'block5_conv3'] });
  * ```
  */
-export function refineCam<O extends CamOptions = CamOptions>(model: LayersModel, input: tf.Tensor3D, options?: RefineCamOptions<O>): CamResultSingle;
-export function refineCam<O extends CamOptions = CamOptions>(model: LayersModel, input: tf.Tensor4D, options?: RefineCamOptions<O>): CamResultBatch;
-export function refineCam<O extends CamOptions = CamOptions>(model: LayersModel, input: CamInput, options?: RefineCamOptions<O>): CamResult;
-export function refineCam(model: LayersModel, input: CamInput, options?: RefineCamOptions): CamResult {
+export function refineCam<O extends CamOptions = CamOptions>(model: CamModel, input: tf.Tensor3D, options?: RefineCamOptions<O>): CamResultSingle;
+export function refineCam<O extends CamOptions = CamOptions>(model: CamModel, input: tf.Tensor4D, options?: RefineCamOptions<O>): CamResultBatch;
+export function refineCam<O extends CamOptions = CamOptions>(model: CamModel, input: CamInput, options?: RefineCamOptions<O>): CamResult;
+export function refineCam(model: CamModel, input: CamInput, options?: RefineCamOptions): CamResult {
   const fn = 'refineCam';
   const { baseMethod, normalization, layer, ...rest } = (options ?? {}) as RefineCamOptions & Record<string, unknown>;
   if (baseMethod !== undefined && typeof baseMethod !== 'function') {
