@@ -61,8 +61,8 @@ export type DeepFeatureFactorizationResult = {
    * min-max normalised and resized. float32 in [0, 1].
    */
   explanations: tf.Tensor;
-  /** `computeOnConcepts(concepts)`, or null without that option. */
-  conceptOutputs: tf.Tensor | null;
+  /** `computeOnConcepts(concepts)`, or undefined without that option. */
+  conceptOutputs: tf.Tensor | undefined;
   /** Coordinate-descent iterations run (int32 scalar; `maxIterations` when it did not converge). */
   iterations: tf.Scalar;
   /** `|X - W H|_F` of the factorisation (float32 scalar), scikit-learn's `reconstruction_err_`. */
@@ -159,7 +159,7 @@ export function deepFeatureFactorization(model: LayersModel, input: CamInput, op
     const explanations = tf.reshape(expl, [b, k, expl.shape[1], expl.shape[2]]);
     const residual = tf.sub(x, tf.matMul(nmf.w, nmf.h));
     const reconstructionError = tf.sqrt(tf.sum(tf.square(residual))) as tf.Scalar;
-    const conceptOutputs = o.computeOnConcepts === undefined ? null : o.computeOnConcepts(concepts);
+    const conceptOutputs = o.computeOnConcepts === undefined ? undefined : o.computeOnConcepts(concepts);
     return {
       concepts,
       explanations: checked.batched ? explanations : tf.squeeze(explanations, [0]),

@@ -29,6 +29,8 @@ import { createCam } from '../pipeline/cam.js';
  *
  * @example
  * ```ts
+ * // A segmentation model with [B, H, W, classes] output: class 1 inside a region of interest.
+ * const mask = tf.ones([224, 224]) as tf.Tensor2D;
  * const { heatmap } = segEigenCam(model, image, { target: semanticSegmentationTarget(1, mask) });
  * ```
  */

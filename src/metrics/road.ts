@@ -235,6 +235,7 @@ const IMPUTE_OPTIONS = schemaFor<NoisyLinearImputeOptions>()({
  *
  * @example
  * ```ts
+ * const { heatmap } = gradCam(model, image);
  * const keep = tf.cast(tf.less(heatmap, 0.8), 'float32') as tf.Tensor2D;   // remove the hottest pixels
  * const filled = noisyLinearImpute(image, keep, { noise: 0 });
  * ```

@@ -106,7 +106,7 @@ describe('deepFeatureFactorization', () => {
     expectNoLeak(() => {
       const r = deepFeatureFactorization(model, x, { components: 3, maxIterations: 20, resize: false });
       expect(r.explanations.shape).toEqual([2, 3, 16, 16]);
-      expect(r.conceptOutputs).toBeNull();
+      expect(r.conceptOutputs).toBeUndefined();
       return r as unknown as tf.TensorContainer;
     });
     expectModelUnchanged(model, x, before);
