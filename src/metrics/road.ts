@@ -31,28 +31,29 @@ const NEIGHBOURS: ReadonlyArray<readonly [number, number, number]> = [
 /**
  * Noisy linear imputation of one `[h, w, c]` image (HWC, float32 values) where `keep[y * w + x]` is
  * 0: every imputed pixel is the weighted mean of its in-bounds neighbours (imputed or kept),
- * solved per channel as the sparse symmetric system pytorch-grad-cam builds (conjugate gradients
- * with a Jacobi preconditioner, float64, to a relative residual of 1e-13), then noise is added to
- * the imputed pixels. Returns a new array.
+ * solved per channel as the sparse symmetric system pytorch-grad-cam builds (a banded Cholesky
+ * factorisation in float64), then noise is added to the imputed pixels. Returns a new array.
  */
 export function imputeImage(image: Float32Array, h: number, w: number, c: number, keep: Uint8Array, noise: number, normal: () => number): Float32Array {
   const out = Float32Array.from(image);
   const index = new Int32Array(h * w).fill(-1);
-  const unknown: number[] = [];
-  for (let p = 0; p < h * w; p++) if (keep[p] === 0) index[p] = unknown.push(p) - 1;
-  const n = unknown.length;
+  let n = 0;
+  for (let p = 0; p < h * w; p++) if (keep[p] === 0) index[p] = n++;
   if (n === 0) return out;
-  // Per unknown: diagonal, and the unknown neighbours (index, weight); right-hand side per channel.
+  const unknown = new Int32Array(n);
+  for (let p = 0; p < h * w; p++) if ((index[p] as number) >= 0) unknown[index[p] as number] = p;
+  // The system (diag - W_uu) x = b in CSR form (unknown neighbours only), b per channel.
   const diag = new Float64Array(n);
-  const nbrIdx: number[][] = [];
-  const nbrW: number[][] = [];
+  const rowStart = new Int32Array(n + 1);
+  const cols = new Int32Array(8 * n);
+  const vals = new Float64Array(8 * n);
   const rhs = new Float64Array(n * c);
+  let nnz = 0;
   for (let i = 0; i < n; i++) {
     const p = unknown[i] as number;
     const y = Math.floor(p / w);
     const x = p - y * w;
-    const idx: number[] = [];
-    const wt: number[] = [];
+    rowStart[i] = nnz;
     let s = 0;
     for (const [dx, dy, weight] of NEIGHBOURS) {
       const yy = y + dy;
@@ -62,66 +63,62 @@ export function imputeImage(image: Float32Array, h: number, w: number, c: number
       const q = yy * w + xx;
       const j = index[q] as number;
       if (j >= 0) {
-        idx.push(j);
-        wt.push(weight);
+        cols[nnz] = j;
+        vals[nnz] = weight;
+        nnz++;
       } else {
         for (let ch = 0; ch < c; ch++) rhs[i * c + ch] = (rhs[i * c + ch] as number) + weight * (image[q * c + ch] as number);
       }
     }
     diag[i] = s;
-    nbrIdx.push(idx);
-    nbrW.push(wt);
   }
-  // (diag - W_uu) x = b, per channel (conjugate gradients, Jacobi-preconditioned).
-  const apply = (v: Float64Array, ch: number, res: Float64Array): void => {
-    for (let i = 0; i < n; i++) {
-      let s = (diag[i] as number) * (v[i * c + ch] as number);
-      const idx = nbrIdx[i] as number[];
-      const wt = nbrW[i] as number[];
-      for (let k = 0; k < idx.length; k++) s -= (wt[k] as number) * (v[(idx[k] as number) * c + ch] as number);
-      res[i] = s;
+  rowStart[n] = nnz;
+  // Banded Cholesky factorisation (float64): in row-major order of the imputed pixels the matrix's
+  // bandwidth is at most w + 1, so the cost is n (w + 1)^2 / 2 and the solution exact to rounding.
+  let bw = 0;
+  for (let i = 0; i < n; i++) for (let e = rowStart[i] as number; e < (rowStart[i + 1] as number); e++) bw = Math.max(bw, i - (cols[e] as number));
+  const width = bw + 1;
+  const band = new Float64Array(n * width); // band[i * width + (j - i + bw)] = L[i][j], j in [i - bw, i]
+  for (let i = 0; i < n; i++) {
+    band[i * width + bw] = diag[i] as number;
+    for (let e = rowStart[i] as number; e < (rowStart[i + 1] as number); e++) {
+      const j = cols[e] as number;
+      if (j < i) band[i * width + (j - i + bw)] = -(vals[e] as number);
     }
-  };
+  }
+  for (let i = 0; i < n; i++) {
+    const lo = Math.max(0, i - bw);
+    for (let j = lo; j <= i; j++) {
+      let sum = band[i * width + (j - i + bw)] as number;
+      const kLo = Math.max(lo, j - bw);
+      for (let k = kLo; k < j; k++) sum -= (band[i * width + (k - i + bw)] as number) * (band[j * width + (k - j + bw)] as number);
+      if (j < i) {
+        band[i * width + (j - i + bw)] = sum / (band[j * width + bw] as number);
+      } else {
+        // A region of imputed pixels touching no kept pixel makes the system singular; its
+        // right-hand side is 0, so any nonzero pivot gives its solution 0 (as SuperLU returned).
+        band[i * width + bw] = sum > 1e-12 * (diag[i] as number) ? Math.sqrt(sum) : 1;
+      }
+    }
+  }
+  // L y = b, then L^T x = y, for every channel.
   const x = new Float64Array(n * c);
-  const r = new Float64Array(n);
-  const z = new Float64Array(n);
-  const d = new Float64Array(n * c);
-  const q = new Float64Array(n);
-  for (let ch = 0; ch < c; ch++) {
-    let bnorm = 0;
-    for (let i = 0; i < n; i++) {
-      r[i] = rhs[i * c + ch] as number;
-      bnorm += (r[i] as number) ** 2;
+  for (let i = 0; i < n; i++) {
+    const lo = Math.max(0, i - bw);
+    const lii = band[i * width + bw] as number;
+    for (let ch = 0; ch < c; ch++) {
+      let sum = rhs[i * c + ch] as number;
+      for (let k = lo; k < i; k++) sum -= (band[i * width + (k - i + bw)] as number) * (x[k * c + ch] as number);
+      x[i * c + ch] = sum / lii;
     }
-    if (bnorm === 0) continue; // x = 0 (also the singular all-unknown case, as SuperLU returned)
-    let rz = 0;
-    for (let i = 0; i < n; i++) {
-      z[i] = (r[i] as number) / (diag[i] as number);
-      d[i * c + ch] = z[i] as number;
-      rz += (r[i] as number) * (z[i] as number);
-    }
-    const limit = 4 * n + 100;
-    for (let it = 0; it < limit; it++) {
-      apply(d, ch, q);
-      let dq = 0;
-      for (let i = 0; i < n; i++) dq += (d[i * c + ch] as number) * (q[i] as number);
-      if (dq <= 0) break;
-      const alpha = rz / dq;
-      let rr = 0;
-      for (let i = 0; i < n; i++) {
-        x[i * c + ch] = (x[i * c + ch] as number) + alpha * (d[i * c + ch] as number);
-        r[i] = (r[i] as number) - alpha * (q[i] as number);
-        rr += (r[i] as number) ** 2;
-      }
-      if (rr <= 1e-26 * bnorm) break;
-      let rzNew = 0;
-      for (let i = 0; i < n; i++) {
-        z[i] = (r[i] as number) / (diag[i] as number);
-        rzNew += (r[i] as number) * (z[i] as number);
-      }
-      const beta = rzNew / rz;
-      rz = rzNew;
-      for (let i = 0; i < n; i++) d[i * c + ch] = (z[i] as number) + beta * (d[i * c + ch] as number);
+  }
+  for (let i = n - 1; i >= 0; i--) {
+    const hi = Math.min(n - 1, i + bw);
+    const lii = band[i * width + bw] as number;
+    for (let ch = 0; ch < c; ch++) {
+      let sum = x[i * c + ch] as number;
+      for (let k = i + 1; k <= hi; k++) sum -= (band[k * width + (i - k + bw)] as number) * (x[k * c + ch] as number);
+      x[i * c + ch] = sum / lii;
     }
   }
   for (let i = 0; i < n; i++) {
@@ -219,12 +216,14 @@ const IMPUTE_OPTIONS = schemaFor<NoisyLinearImputeOptions>()({
  * so the fill is a discrete harmonic interpolation), per channel, plus Gaussian noise.
  *
  * Same linear system as pytorch-grad-cam (exact to float32 with `noise: 0`, tested against it),
- * solved on the host in float64 by preconditioned conjugate gradients instead of SciPy's sparse LU
+ * solved on the host in float64 by a banded Cholesky factorisation instead of SciPy's sparse LU
  * (the system is symmetric positive definite wherever a region of imputed pixels touches a kept
  * one; a region that touches none is filled with 0, as SuperLU returned). The noise is seeded
  * (pytorch-grad-cam draws it from torch's global generator, so its results vary run to run). Reads
- * the image and the mask back to the host (one read each): not for a GPU render loop. Cost: about
- * `sqrt(N)` sweeps of the N imputed pixels per channel.
+ * the image and the mask back to the host (one read each): not for a GPU render loop. Cost: in
+ * row-major order the matrix has bandwidth W + 1, so `N (W + 1)^2 / 2` flops for N imputed pixels
+ * (all channels share the factorisation): ~40 ms for a 64x64 image with 90% imputed, ~5 s at 224x224
+ * (1.5 s with half imputed). ROAD at 224x224 is slow: evaluate on a subset, or on smaller inputs.
  *
  * @param image - `[H, W, C]` or `[B, H, W, C]` float image; not disposed
  * @param keep - `[H, W]` or `[B, H, W]`: nonzero where the pixel is kept; not disposed
