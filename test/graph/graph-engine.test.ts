@@ -5,6 +5,7 @@
  * leaks and a bit-identical model on success and error paths.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   LayerError,
@@ -333,5 +334,76 @@ describe('GraphModel metrics', () => {
       tf.dispose([...a, ...b]);
     }
     expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('GraphModel upsampling and global max pooling', () => {
+  /**
+   * conv(relu) -> ResizeNearestNeighbor / ResizeBilinear x2 -> conv(relu) -> Max over [1, 2] ->
+   * MatMul, and the same network as Keras layers (Conv2D, UpSampling2D, Conv2D, GlobalMaxPooling2D,
+   * Dense). Both are replayed by tfcam with gradops' rules (tfjs-cpu's nearest-resize gradient is
+   * wrong past the first example; tfjs' Max gradient counts tied maxima several times).
+   */
+  async function build(nearest: boolean): Promise<{ graph: Awaited<ReturnType<typeof loadGraph>>; twin: tfl.LayersModel; conv: string }> {
+    const k1 = Array.from({ length: 3 * 3 * 2 * 4 }, (_, i) => Math.sin(1.3 * i) * 0.5);
+    const b1 = [0.1, -0.05, 0.02, 0];
+    const k2 = Array.from({ length: 3 * 3 * 4 * 5 }, (_, i) => Math.cos(0.7 * i) * 0.4);
+    const b2 = [0.05, 0, -0.1, 0.02, 0.03];
+    const wd = Array.from({ length: 5 * 3 }, (_, i) => Math.sin(0.9 * i + 1));
+    const b = new GraphBuilder();
+    const x = b.placeholder('input_1', [-1, 5, 7, 2]);
+    const convAttrs = {
+      T: attr.type(),
+      strides: attr.ints([1, 1, 1, 1]),
+      padding: attr.str('SAME'),
+      data_format: attr.str('NHWC'),
+      dilations: attr.ints([1, 1, 1, 1]),
+      num_args: attr.int(1),
+      fused_ops: attr.strs(['BiasAdd', 'Relu']),
+      epsilon: attr.float(0),
+    };
+    const c1 = b.node('conv1/Relu', '_FusedConv2D', [x, b.constant('conv1/k', [3, 3, 2, 4], k1), b.constant('conv1/b', [4], b1)], convAttrs);
+    const size = b.constant('up/size', [2], [10, 14], 'int32');
+    const up = b.node('up/resize', nearest ? 'ResizeNearestNeighbor' : 'ResizeBilinear', [c1, size], { T: attr.type(), align_corners: attr.bool(false), half_pixel_centers: attr.bool(false) });
+    const c2 = b.node('conv2/Relu', '_FusedConv2D', [up, b.constant('conv2/k', [3, 3, 4, 5], k2), b.constant('conv2/b', [5], b2)], convAttrs);
+    const gmp = b.node('gmp/Max', 'Max', [c2, b.constant('gmp/axes', [2], [1, 2], 'int32')], { T: attr.type(), Tidx: attr.type('DT_INT32'), keep_dims: attr.bool(false) });
+    const logits = b.node('dense/MatMul', 'MatMul', [gmp, b.constant('dense/k', [5, 3], wd)], { T: attr.type(), transpose_a: attr.bool(false), transpose_b: attr.bool(false) });
+    b.output(b.node('Identity', 'Identity', [logits], { T: attr.type() }));
+    const graph = await loadGraph(b.artifacts());
+    const input = tfl.input({ shape: [5, 7, 2] });
+    const l1 = tfl.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', activation: 'relu', name: 'conv1' });
+    const l2 = tfl.layers.conv2d({ filters: 5, kernelSize: 3, padding: 'same', activation: 'relu', name: 'conv2' });
+    const l3 = tfl.layers.dense({ units: 3, useBias: false, name: 'dense' });
+    let y = l1.apply(input) as tfl.SymbolicTensor;
+    y = tfl.layers.upSampling2d({ size: [2, 2], interpolation: nearest ? 'nearest' : 'bilinear', name: 'up' }).apply(y) as tfl.SymbolicTensor;
+    y = tfl.layers.globalMaxPooling2d({ name: 'gmp' }).apply(l2.apply(y)) as tfl.SymbolicTensor;
+    const twin = tfl.model({ inputs: input, outputs: l3.apply(y) as tfl.SymbolicTensor });
+    tf.tidy(() => {
+      l1.setWeights([tf.tensor4d(k1, [3, 3, 2, 4]), tf.tensor1d(b1)]);
+      l2.setWeights([tf.tensor4d(k2, [3, 3, 4, 5]), tf.tensor1d(b2)]);
+      l3.setWeights([tf.tensor2d(wd, [5, 3])]);
+    });
+    return { graph, twin, conv: c1 };
+  }
+
+  it.each([['nearest'], ['bilinear']])('%s: gradients and maps equal the LayersModel twin (batch 2)', async (kind) => {
+    const { graph, twin, conv } = await build(kind === 'nearest');
+    const x = tf.randomUniform([2, 5, 7, 2], -1, 1, 'float32', 17) as tf.Tensor4D;
+    try {
+      const g = activationsAndGradients(graph as unknown as CamModel, x, { layer: conv, target: [0, 2] });
+      const t = activationsAndGradients(twin, x, { layer: 'conv1', target: [0, 2] });
+      expect(maxAbs(g.gradients)).toBeGreaterThan(1e-4);
+      expect(maxDiff(g.activations, t.activations)).toBeLessThan(1e-5);
+      expect(maxDiff(g.gradients, t.gradients)).toBeLessThan(1e-6);
+      const gc = gradCam(graph as unknown as CamModel, x, { layer: conv });
+      const tc = gradCam(twin, x, { layer: 'conv1' });
+      expect(maxDiff(gc.heatmap, tc.heatmap)).toBeLessThan(1e-5);
+      tf.dispose([g.activations, g.gradients, g.scores, g.classIndex, t.activations, t.gradients, t.scores, t.classIndex]);
+      tf.dispose([gc, tc] as unknown as tf.TensorContainer);
+    } finally {
+      graph.dispose();
+      twin.dispose();
+      x.dispose();
+    }
   });
 });

@@ -11,7 +11,12 @@
  * - `MaxPool` sends each window's gradient to its first maximum on every backend (`maxPoolFirstMax`);
  * - `AvgPool` with 'SAME' padding gets the gradient of what it computes (`avgPoolSame`), and a 'VALID'
  *   pool over the whole map is a global average pooling;
- * - `Mean` over the spatial axes is a global average pooling (`globalAveragePool`);
+ * - `Mean` over the spatial axes is a global average pooling (`globalAveragePool`), `Max` over them a
+ *   global max pooling with the first-maximum gradient (`globalMaxPoolFirstMax`);
+ * - integer upsamplings (`ResizeNearestNeighbor`, `ResizeBilinear` without corner alignment) get the
+ *   gradient of what they compute (`upsampleNearest`, `upsampleBilinear`);
+ * - on wasm, plain matrix products take their input gradient as `(W . dy^T)^T` (`denseForwardGrad`),
+ *   and an explainer's prepared kernels (`kernels`) serve the forward-convolution gradients;
  * - `FusedBatchNorm*` is `x * f + shift`;
  * - `StopGradient` stops the gradient (the runner feeds its value from the body; tfjs runs it as an
  *   identity);
@@ -27,7 +32,19 @@
  * @module
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { avgPoolSame, conv2dForwardGrad, depthwiseForwardGrad, globalAveragePool, maxPoolFirstMax } from '../../core/gradops.js';
+import { capabilities } from '../../core/capabilities.js';
+import {
+  avgPoolSame,
+  conv2dForwardGrad,
+  denseForwardGrad,
+  depthwiseForwardGrad,
+  globalAveragePool,
+  globalMaxPoolFirstMax,
+  maxPoolFirstMax,
+  upsampleBilinear,
+  upsampleNearest,
+} from '../../core/gradops.js';
+import type { KernelCache } from '../../core/kernel-cache.js';
 import { guidedRelu, relu6 } from '../layers/applier.js';
 import type { GraphNode, HostConst } from './topology.js';
 import { attrBool, attrFloat, attrInt, attrInts, attrString, attrStrings, attrType } from './topology.js';
@@ -47,6 +64,11 @@ export interface NodeContext {
    * in the gradient pass, and returns the value to continue with (FullGrad's taps).
    */
   readonly preActivation?: ((node: GraphNode, value: tf.Tensor) => tf.Tensor) | undefined;
+  /**
+   * An explainer's prepared kernels, for the forward-convolution input gradients (the graph's
+   * weights, `model.weights`, are its keys); absent: made per call.
+   */
+  readonly kernels?: KernelCache | undefined;
 }
 
 /** The inputs of a node as the applier sees them: tensors, and host values of constant inputs. */
@@ -54,6 +76,8 @@ export interface NodeInputs {
   readonly tensors: ReadonlyArray<tf.Tensor | undefined>;
   /** The host value of input `i` when it is a small constant, else null. */
   host(i: number): HostConst | null;
+  /** Whether input `i` is a model weight (a Const node's tensor in `model.weights`). */
+  isWeight(i: number): boolean;
 }
 
 interface OpRule {
@@ -189,12 +213,14 @@ function convolution(depthwise: boolean): OpRule {
         return depthwise ? tf.fused.depthwiseConv2d(args) : tf.fused.conv2d(args);
       }
       const viaForward = ctx.forwardConvGrad || dilations[0] > 1 || dilations[1] > 1;
+      // The cache takes model weights only: a filter computed in the graph is prepared per call.
+      const cache = inputs.isWeight(1) ? ctx.kernels : undefined;
       let y: tf.Tensor = depthwise
         ? viaForward
-          ? depthwiseForwardGrad(v, filter, strides, pad, dilations)
+          ? depthwiseForwardGrad(v, filter, strides, pad, dilations, cache)
           : tf.depthwiseConv2d(v, filter, strides, pad, 'NHWC', dilations)
         : viaForward
-          ? conv2dForwardGrad(v, filter, strides, pad, dilations)
+          ? conv2dForwardGrad(v, filter, strides, pad, dilations, cache)
           : tf.conv2d(v, filter, strides, pad, 'NHWC', dilations);
       if (bias !== undefined) y = tf.add(y, bias);
       if (ctx.preActivation !== undefined) y = ctx.preActivation(node, y);
@@ -225,7 +251,9 @@ const matMul: OpRule = {
         ...(prelu === undefined ? {} : { preluActivationWeights: prelu }),
       });
     }
-    let y = tf.matMul(a, b, ta, tb);
+    // On wasm, a plain product's input gradient as (W . dy^T)^T: XNNPACK packs the weight once (gradops).
+    const plain = !ta && !tb && a.rank === 2 && b.rank === 2;
+    let y = plain && capabilities().slowTransposedMatMul ? denseForwardGrad(a as tf.Tensor2D, b as tf.Tensor2D) : tf.matMul(a, b, ta, tb);
     if (bias !== undefined) y = tf.add(y, bias);
     if (ctx.preActivation !== undefined) y = ctx.preActivation(node, y);
     return activate(act, y, ctx, prelu, leakyAlpha);
@@ -293,6 +321,25 @@ function reduction(f: (x: tf.Tensor, axes: number[], keep: boolean) => tf.Tensor
   return { params: [1], run: (node, inputs) => f(t(inputs, 0), reduceAxes(inputs, t(inputs, 0).rank), keepDims(node)) };
 }
 
+/**
+ * `Max` over the spatial axes (global max pooling) sends each channel's gradient to its first
+ * maximum (gradops `globalMaxPoolFirstMax`: tfjs' gives it to every tied maximum); other `Max`
+ * reductions are tfjs'.
+ */
+const maxRule: OpRule = {
+  params: [1],
+  run(node, inputs, ctx) {
+    const x = t(inputs, 0);
+    const axes = reduceAxes(inputs, x.rank);
+    if (ctx.mode === 'gradient' && isSpatial(axes, x.rank)) {
+      const [b, , , c] = x.shape as [number, number, number, number];
+      const g = globalMaxPoolFirstMax(x as tf.Tensor4D);
+      return keepDims(node) ? tf.reshape(g, [b, 1, 1, c]) : g;
+    }
+    return tf.max(x, axes, keepDims(node));
+  },
+};
+
 // ---------------------------------------------------------------------------------------------
 // Element-wise ops
 
@@ -352,11 +399,19 @@ const padRule = (params: readonly number[]): OpRule => ({
 
 const resize = (nearest: boolean): OpRule => ({
   params: [1],
-  run(node, inputs) {
+  run(node, inputs, ctx) {
     const x = t(inputs, 0) as tf.Tensor4D;
     const [h, w] = hostValues(inputs, 1) as [number, number];
     const align = attrBool(node, 'align_corners', false);
     const half = attrBool(node, 'half_pixel_centers', false);
+    const [, ih, iw] = x.shape;
+    // An integer upsampling as Keras' UpSampling2D computes it: the gradient of what it computes
+    // (gradops; tfjs-cpu's nearest gradient is wrong past the first example, its bilinear one
+    // throws on non-square maps).
+    // (Nearest: half-pixel centres pick the same source pixels for an integer factor.)
+    if (ctx.mode === 'gradient' && !align && (nearest || !half) && h % ih === 0 && w % iw === 0 && h >= ih && w >= iw) {
+      return (nearest ? upsampleNearest : upsampleBilinear)(x, [h / ih, w / iw]);
+    }
     return nearest ? tf.image.resizeNearestNeighbor(x, [h, w], align, half) : tf.image.resizeBilinear(x, [h, w], align, half);
   },
 });
@@ -384,7 +439,7 @@ const RULES: Readonly<Record<string, OpRule>> = {
   AvgPool: avgPool,
   Mean: mean,
   Sum: reduction((x, a, k) => tf.sum(x, a, k)),
-  Max: reduction((x, a, k) => tf.max(x, a, k)),
+  Max: maxRule,
   Min: reduction((x, a, k) => tf.min(x, a, k)),
   Prod: reduction((x, a, k) => tf.prod(x, a, k)),
   FusedBatchNorm: batchNorm,

@@ -90,7 +90,7 @@ class GraphSplit implements Split {
   }
 
   private context(options: HeadOptions, mode: NodeContext['mode']): NodeContext {
-    return { mode, guided: options.guided, forwardConvGrad: capabilities().forwardConvGrad };
+    return { mode, guided: options.guided, forwardConvGrad: capabilities().forwardConvGrad, kernels: options.kernels };
   }
 
   body(inputs: readonly tf.Tensor[]): Cut {

@@ -166,6 +166,10 @@ function nodeInputs(program: HeadProgram, node: GraphNode, values: ReadonlyMap<s
       const r = node.inputs[i];
       return r === undefined ? null : hostConst(model, topology, r.node);
     },
+    isWeight: (i) => {
+      const r = node.inputs[i];
+      return r !== undefined && (topology.nodes[r.node] as GraphNode).isConst;
+    },
   };
 }
 
