@@ -15,6 +15,7 @@ import {
   activationsAndGradients,
   averageDrop,
   confidenceChange,
+  createExplainer,
   deletion,
   gradCam,
   gradCamCallback,
@@ -403,6 +404,33 @@ describe('GraphModel upsampling and global max pooling', () => {
     } finally {
       graph.dispose();
       twin.dispose();
+      x.dispose();
+    }
+  });
+});
+
+describe('GraphModel through an explainer', () => {
+  it('gives gradCam\u2019s numbers, call after call, and holds only its prepared kernels', async () => {
+    const m = await buildGraphTestModel('residual');
+    const x = graphTestInput(m, 2);
+    try {
+      const g = m.graph as unknown as CamModel;
+      const layer = m.nodes.inBranch as string;
+      const once = gradCam(g, x, { layer });
+      const explainer = createExplainer(g, { layer });
+      for (let i = 0; i < 3; i++) {
+        const before = tf.memory().numTensors;
+        const r = explainer.gradCam(x);
+        expect(r.layer).toBe(layer);
+        expect(maxDiff(r.heatmap, once.heatmap)).toBeLessThan(1e-6);
+        tf.dispose(r as unknown as tf.TensorContainer);
+        // The first call may prepare kernels (kept); later calls add nothing.
+        if (i > 0) expect(tf.memory().numTensors).toBe(before);
+      }
+      explainer.dispose();
+      tf.dispose(once as unknown as tf.TensorContainer);
+    } finally {
+      m.dispose();
       x.dispose();
     }
   });
