@@ -163,6 +163,20 @@ export function contenders(cfg: ModelConfig, model: tfl.LayersModel, tfcam: Reco
     note: 'one input-gradient pass (forward under the tape + backward to the image), optimum ops',
     make: () => prepareInputGradient(model, { forwardConvGrad: fwdDefault }),
   });
+  // Issue 14's methods, at the last block (batched as every CAM method): fullGrad has no target
+  // layer (the whole model), refineCam multiplies Grad-CAM++ at the configured layers.
+  for (const name of ['kpcaCam', 'fem', 'segEigenCam', 'shapleyCam', 'finerCam']) {
+    const c = camContender(tfcam, name, model, cfg.lastBlock, `tfcam ${name}`);
+    if (c !== null) specs.push(c);
+  }
+  const method = (name: string, layer: string | null, options: Record<string, unknown>, note: string): void => {
+    if (typeof tfcam[name] !== 'function') return;
+    const fn = tfcam[name] as CamFn;
+    specs.push({ id: layer === null ? name : `${name}@${layer}`, name, group: 'tfcam', layer, mayFail: false, note, make: () => ({ run: (x) => fn(model, x, { ...options, validate: false }) }) });
+  };
+  method('refineCam', cfg.layers.join('+'), { layer: cfg.layers }, `tfcam refineCam (Grad-CAM++ at ${cfg.layers.join(', ')}, product)`);
+  method('fullGrad', null, {}, 'tfcam fullGrad (input gradient and every biased layer, one backward pass of the whole model)');
+  method('deepFeatureFactorization', cfg.lastBlock, { layer: cfg.lastBlock, components: 5 }, 'tfcam deepFeatureFactorization (NMF, 5 concepts, 200 iterations)');
   const guided = camContender(tfcam, 'guidedGradCam', model, cfg.lastBlock, 'tfcam guidedGradCam');
   if (guided !== null) specs.push(guided);
   const score = camContender(tfcam, 'scoreCam', model, cfg.scoreCamLayer, 'tfcam scoreCam (one forward pass per channel, batches of 32)');
@@ -170,8 +184,11 @@ export function contenders(cfg: ModelConfig, model: tfl.LayersModel, tfcam: Reco
   return specs;
 }
 
-/** Contenders that run only when named in --only (or in --smoke): scoreCam costs C forward passes. */
-export const OPT_IN = ['scoreCam'];
+/**
+ * Contenders that run only when named in --only (or in --smoke): scoreCam costs C forward passes,
+ * deepFeatureFactorization 200 NMF iterations.
+ */
+export const OPT_IN = ['scoreCam', 'deepFeatureFactorization'];
 
 export function selected(id: string, only: string[], skip: string[], smoke: boolean): boolean {
   const matches = (p: string): boolean => id === p || id.startsWith(`${p}@`);

@@ -69,18 +69,21 @@ export function finerTarget(options?: FinerTargetOptions): TargetFn {
     }
     if (classes !== null) checkClasses(fn, 'options.classIndex', classes, k);
     const picked = classes === null ? null : oneHot(classOfRows(classes, examples), k);
-    // Ranks of |o - t|, stable: rank_i = #{j: d_j < d_i} + #{j < i: d_j = d_i}; the one-hot rows
-    // of rank 0 and of each compared rank, [rows, 1 + R, K]. A constant for the gradient.
+    // The classes at ranks 0..max(ranks) of |o - t| (ties in class order): repeated arg-mins with
+    // the classes already ranked set to +Infinity; one-hot rows of rank 0 and of each compared rank,
+    // [rows, 1 + R, K]. A constant for the gradient.
     const wanted = [0, ...ranks];
+    const deepest = Math.max(...wanted);
     const masks = constant(o, (x) => {
       const t = picked === null ? tf.max(x, 1, true) : tf.sum(tf.mul(x, picked), 1, true);
-      const d = tf.abs(tf.sub(x, t)); // [rows, K]
-      const di = tf.reshape(d, [rows, k, 1]);
-      const dj = tf.reshape(d, [rows, 1, k]);
-      const before = tf.reshape(tf.less(tf.range(0, k, 1, 'int32'), tf.reshape(tf.range(0, k, 1, 'int32'), [k, 1])), [1, k, k]); // [i, j]: j < i
-      const earlier = tf.logicalOr(tf.less(dj, di), tf.logicalAnd(tf.equal(dj, di), before));
-      const rank = tf.reshape(tf.sum(tf.cast(earlier, 'float32'), 2), [rows, 1, k]);
-      return tf.cast(tf.equal(rank, tf.reshape(tf.tensor1d(wanted), [1, wanted.length, 1])), 'float32');
+      let d = tf.abs(tf.sub(x, t)); // [rows, K]
+      const byRank: tf.Tensor2D[] = [];
+      for (let r = 0; r <= deepest; r++) {
+        const hot = oneHot(tf.argMin(d, 1), k);
+        byRank.push(hot);
+        d = tf.where(tf.cast(hot, 'bool'), tf.fill(d.shape, Infinity), d);
+      }
+      return tf.stack(wanted.map((r) => byRank[r] as tf.Tensor2D), 1);
     });
     const at = (i: number): tf.Tensor2D => tf.reshape(tf.slice(masks, [0, i, 0], [-1, 1, -1]), [rows, k]) as tf.Tensor2D;
     const main = tf.sum(tf.mul(o, at(0)), 1);
