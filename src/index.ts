@@ -35,7 +35,7 @@ export type { FullGradOptions } from './methods/fullgrad.js';
 export { deepFeatureFactorization } from './methods/dff.js';
 export type { DeepFeatureFactorizationOptions, DeepFeatureFactorizationResult } from './methods/dff.js';
 export { CAM_METHODS } from './methods/registry.js';
-export type { CamMethodName } from './methods/registry.js';
+export type { CamMethodFunctions, CamMethodName } from './methods/registry.js';
 export { createCam } from './pipeline/cam.js';
 export { createExplainer, DisposedError } from './explainer/explainer.js';
 export type { Explainer, ExplainerCam, ExplainerMemory, ExplainerMethods, ExplainerOptions } from './explainer/explainer.js';

@@ -12,7 +12,7 @@ import type { TfcamErrorDetails } from '../errors.js';
 import { UnsupportedError } from '../errors.js';
 import type { GuidedGradCamOptions, GuidedGradCamResult, GuidedOptions, GuidedResult } from '../guided/guided.js';
 import { GUIDED_SCHEMAS, guidedBackpropIn, guidedGradCamIn } from '../guided/guided.js';
-import type { CamMethodName } from '../methods/registry.js';
+import type { CamMethodFunctions, CamMethodName } from '../methods/registry.js';
 import { CAM_METHODS } from '../methods/registry.js';
 import type { ExplainableModel, LayerInfo, ResolvedLayer, Split } from '../models/explainable.js';
 import { explainableModel } from '../models/index.js';
@@ -46,11 +46,8 @@ export interface ExplainerCam<O extends CamOptions = CamOptions> {
 
 /** The options type of a CAM function. */
 type OptionsOf<F> = F extends CamFunction<infer O> ? O : CamOptions;
-/** The package's exports, for each method's own options type. */
-type Api = typeof import('../index.js');
-
 /** Every built-in CAM method ({@link CAM_METHODS}), bound to the explainer's model. */
-export type ExplainerMethods = { readonly [K in CamMethodName]: ExplainerCam<K extends keyof Api ? OptionsOf<Api[K]> : CamOptions> };
+export type ExplainerMethods = { readonly [K in CamMethodName]: ExplainerCam<OptionsOf<CamMethodFunctions[K]>> };
 
 /** What an explainer holds between calls: tensors (counted in `tf.memory()`) and their bytes. */
 export interface ExplainerMemory {

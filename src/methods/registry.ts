@@ -42,6 +42,9 @@ const METHODS = {
 /** The names of the built-in CAM methods (the keys of {@link CAM_METHODS}). */
 export type CamMethodName = keyof typeof METHODS;
 
+/** Each built-in CAM method's function, with its own options type. */
+export type CamMethodFunctions = typeof METHODS;
+
 /**
  * The built-in CAM methods by name (same signature, options and result for all), e.g. to pick one
  * from a command-line flag: `CAM_METHODS[name](model, image)`.
