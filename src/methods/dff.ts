@@ -3,12 +3,11 @@
  * @module
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { checkInput, prepareInput } from '../core/input.js';
 import type { OptionSpec } from '../core/options.js';
 import { INVALID, integerOption, numberOption, parseOptions, schemaFor } from '../core/options.js';
 import { normalizeMaps, resizeMaps } from '../core/postprocess.js';
-import type { CamInput, LayerRef } from '../core/types.js';
+import type { CamInput, CamModel, LayerRef } from '../core/types.js';
 import { OptionError } from '../errors.js';
 import { explainableModel } from '../models/index.js';
 import { mapSize, optionContext } from '../pipeline/call.js';
@@ -110,7 +109,7 @@ const OPTIONS = schemaFor<DeepFeatureFactorizationOptions>()({
  * W and H by up to ~1e-4 (scikit-learn's own sensitivity), so results agree to that, not bit for bit.
  * Cost: `maxIterations` x (4 matrix products of `[C, N]` by `[N, k]` + ~30 k small ops), N = B h w.
  *
- * @param model - any `tf.LayersModel`; never modified
+ * @param model - a `tf.LayersModel` or `tf.GraphModel`; never modified
  * @param input - `[H,W,C]`, `[B,H,W,C]`, or one tensor per model input; not disposed
  * @param options - {@link DeepFeatureFactorizationOptions}
  * @returns `{ concepts, explanations, conceptOutputs, iterations, reconstructionError, layer }` (see
@@ -129,7 +128,7 @@ const OPTIONS = schemaFor<DeepFeatureFactorizationOptions>()({
  * tf.dispose(dff);
  * ```
  */
-export function deepFeatureFactorization(model: LayersModel, input: CamInput, options?: DeepFeatureFactorizationOptions): DeepFeatureFactorizationResult {
+export function deepFeatureFactorization(model: CamModel, input: CamInput, options?: DeepFeatureFactorizationOptions): DeepFeatureFactorizationResult {
   const fn = 'deepFeatureFactorization';
   const m = explainableModel(fn, model);
   const o = parseOptions(OPTIONS, options, optionContext(fn, m));

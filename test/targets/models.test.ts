@@ -12,11 +12,13 @@ import { generateShapes } from '../../scripts/shapes/dataset.js';
 import { registerWasmTrainingKernels } from '../../scripts/shapes/wasm-training.js';
 import { loadLayersModelFromFile } from '../../scripts/load-model.js';
 import {
+  ablationCam,
   boxScoreTarget,
   gradCam,
   hiResCam,
   multiLabelTarget,
   regressionTarget,
+  scoreCam,
   segEigenCam,
   semanticSegmentationTarget,
   similarityToConceptTarget,
@@ -110,7 +112,8 @@ describe('semanticSegmentationTarget on a U-Net-like network trained on the shap
     const masks = tf.slice(predicted, [0], [4]) as tf.Tensor3D;
     const first = tf.tidy(() => tf.squeeze(tf.slice(images, [0], [1]), [0]) as tf.Tensor3D);
     const mask0 = tf.tidy(() => tf.squeeze(tf.slice(predicted, [0], [1]), [0]) as tf.Tensor2D);
-    for (const cam of [gradCam, hiResCam, segEigenCam]) {
+    // scoreCam and ablationCam re-score copies of one example: the target gets that example's index.
+    for (const cam of [gradCam, hiResCam, segEigenCam, scoreCam, ablationCam]) {
       const batch = cam(model, few, { layer: 'enc', target: semanticSegmentationTarget(1, masks) });
       const single = cam(model, first, { layer: 'enc', target: semanticSegmentationTarget(1, mask0) });
       const row = tf.slice(batch.heatmap, [0], [1]);
