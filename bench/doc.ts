@@ -3,7 +3,9 @@
  * markers) of docs/performance.md and bench/ANALYSIS.md from bench/results.json (HEAD) and
  * bench/results.0afca83.json (the first run), and the batch scaling of
  * bench/results.cpu-inceptionv3-batch.json: the targets of both runs (TARGETS, docs/performance.md),
- * the result tables at HEAD (RESULTS) and the first run's tables (BEFORE, both bench/ANALYSIS.md).
+ * the result tables at HEAD (RESULTS) and the first run's tables (BEFORE, both bench/ANALYSIS.md),
+ * and the explainer's runs of bench/results.explainer.json (its explainer targets and its one-shot
+ * gradCam-with-output / predict join TARGETS; its tables are EXPLAINER in bench/ANALYSIS.md).
  * The GraphModel runs of bench/results.graph.json add their targets to TARGETS and their tables
  * (GRAPH) to bench/ANALYSIS.md.
  * A marker missing from its file is an error: nothing generated is dropped silently.
@@ -19,12 +21,20 @@ const before = load('bench/results.0afca83.json');
 const batchRun = load('bench/results.cpu-inceptionv3-batch.json');
 // The GraphModel section (bench/graphmodel.ts: MobileNetV2 as a tf.GraphModel), from its own runs.
 const graphRun = load('bench/results.graph.json');
+// The explainer's runs (createExplainer, result.output), one per backend, at a later commit than
+// results.json.
+const explainerRun = load('bench/results.explainer.json');
 
 // Targets: first run vs HEAD.
 const tb = evaluateTargets(before);
-const ta = [...evaluateTargets(after), ...evaluateTargets(batchRun).filter((t) => t.target === 'gradCam batch 8 / batch 1')];
-ta.push(...evaluateTargets(graphRun));
 const key = (t: { target: string; backend: string; model: string; batch: string; layer: string }) => [t.target, t.backend, t.model, t.batch, t.layer].join('|');
+// From the explainer's runs: the explainer's targets, and one-shot gradCam (whose result now
+// carries the output) against predict at the last block, measured in the same run.
+const later = evaluateTargets(explainerRun)
+  .filter((t) => t.target.startsWith('explainer') || t.target === 'gradCam (last block) / predict')
+  .map((t) => (t.target === 'gradCam (last block) / predict' ? { ...t, target: 'gradCam with output (last block) / predict' } : t));
+const ta = [...evaluateTargets(after), ...evaluateTargets(batchRun).filter((t) => t.target === 'gradCam batch 8 / batch 1'), ...later];
+ta.push(...evaluateTargets(graphRun));
 const fx = (v: number | null) => (v === null ? '-' : `${v.toFixed(2)}x`);
 const cell = (x: (typeof ta)[number] | undefined) => (x === undefined ? 'not run' : x.verdict === 'n/a' ? 'n/a' : x.value === null ? `${x.verdict} (${x.detail.split(':')[0]})` : `${fx(x.value)} ${x.verdict}`);
 const rows = ['| target | backend | model | batch | layer | limit | first run (0afca83) | HEAD |', '|---|---|---|---|---|---|---|---|'];
@@ -69,5 +79,8 @@ function fill(file: string, parts: Record<string, string>): void {
 }
 
 fill('docs/performance.md', { TARGETS: targets });
+// The explainer's runs: their section tables and targets with details.
+const explainerTables = ['## Results of the explainer runs', '', report(explainerRun)].join('\n');
+
 const graphTables = ['## Results of the GraphModel runs', '', report(graphRun)].join('\n');
-fill('bench/ANALYSIS.md', { RESULTS: results, BEFORE: beforeTables, GRAPH: graphTables });
+fill('bench/ANALYSIS.md', { RESULTS: results, BEFORE: beforeTables, EXPLAINER: explainerTables, GRAPH: graphTables });

@@ -68,6 +68,14 @@ export interface Measurement {
   kernels: KernelStat[];
   kernelTotalMs: number | null;
   leakedTensors: number;
+  /**
+   * Tensor bytes the contender holds between calls (after its warm-up and profiled call, its
+   * results disposed): prepared constants (the optimum's, an explainer's kernels). Absent in older
+   * results files.
+   */
+  heldBytes?: number | null;
+  /** Change of `tf.memory().numBytes` over the timed calls, results disposed (0: no growth). */
+  grownBytes?: number;
   finite: boolean | null;
 }
 
@@ -170,6 +178,8 @@ function newMeasurement(spec: ContenderSpec): Measurement {
     kernels: [],
     kernelTotalMs: null,
     leakedTensors: 0,
+    heldBytes: null,
+    grownBytes: 0,
     finite: null,
   };
 }
@@ -210,6 +220,7 @@ export async function start(spec: ContenderSpec, x: tf.Tensor4D, opts: MeasureOp
   const r: Running = { spec, m: newMeasurement(spec), sample: { heatmap: null }, inst: null, spentMs: 0, done: false };
   const m = r.m;
   if (trap.message !== null) return skip(r, trap.message, opts.log, 'error');
+  const bytesBefore = tf.memory().numBytes;
   try {
     r.inst = spec.make();
   } catch (e) {
@@ -249,6 +260,7 @@ export async function start(spec: ContenderSpec, x: tf.Tensor4D, opts: MeasureOp
     if (main !== undefined && main.rank === 3) r.sample.heatmap = main.dataSync() as Float32Array;
     m.finite = allFinite(out);
     tf.dispose(out);
+    m.heldBytes = tf.memory().numBytes - bytesBefore;
     opts.log(`  ${spec.id}: peak ${(m.peakBytes / 2 ** 20).toFixed(1)} MiB after kernel ${(m.peakAt?.index ?? -2) + 1}/${m.peakAt?.of ?? '?'} (${m.peakAt?.name ?? '?'})`);
     return r;
   } catch (e) {
@@ -265,6 +277,7 @@ export async function timeOnce(r: Running, x: tf.Tensor4D, opts: MeasureOptions,
   }
   try {
     const before = tf.memory().numTensors;
+    const bytes = tf.memory().numBytes;
     const t0 = performance.now();
     const out = r.inst.run(x);
     await settle(out);
@@ -275,6 +288,7 @@ export async function timeOnce(r: Running, x: tf.Tensor4D, opts: MeasureOptions,
     if (last || outOfTime) r.m.finite = (r.m.finite ?? true) && allFinite(out);
     tf.dispose(out);
     r.m.leakedTensors += tf.memory().numTensors - before;
+    r.m.grownBytes = (r.m.grownBytes ?? 0) + tf.memory().numBytes - bytes;
     opts.log(`  ${r.spec.id}: run ${r.m.timesMs.length}/${opts.runs} ${ms.toFixed(0)} ms`);
     if (outOfTime && !last) {
       opts.log(`  ${r.spec.id}: time budget spent after ${r.m.timesMs.length} run(s)`);

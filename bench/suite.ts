@@ -88,6 +88,28 @@ function camContender(tfcam: Record<string, unknown>, name: string, model: tfl.L
   };
 }
 
+/**
+ * `explainer@L`: a tfcam explainer created for `L` (outside the clock: `make`), its `gradCam` called
+ * with the layer as default; disposed after the contender's last call.
+ */
+function explainerContender(tfcam: Record<string, unknown>, model: tfl.LayersModel, layer: string): ContenderSpec | null {
+  if (typeof tfcam['createExplainer'] !== 'function') return null;
+  type Bound = { gradCam(x: tf.Tensor): tf.TensorContainer; dispose(): void };
+  const create = tfcam['createExplainer'] as (m: tfl.LayersModel, o: Record<string, unknown>) => Bound;
+  return {
+    id: `explainer@${layer}`,
+    name: 'explainer',
+    group: 'tfcam',
+    layer,
+    mayFail: false,
+    note: 'tfcam createExplainer(model, { layer }).gradCam: prepared kernels kept between calls',
+    make: (): Instance => {
+      const explainer = create(model, { layer, validate: false });
+      return { run: (x) => explainer.gradCam(x), dispose: () => explainer.dispose() };
+    },
+  };
+}
+
 export function contenders(cfg: ModelConfig, model: tfl.LayersModel, tfcam: Record<string, unknown>, backend: string): ContenderSpec[] {
   const fwdDefault = backend === 'wasm';
   const specs: ContenderSpec[] = [
@@ -113,6 +135,8 @@ export function contenders(cfg: ModelConfig, model: tfl.LayersModel, tfcam: Reco
     });
     const g = camContender(tfcam, 'gradCam', model, layer, 'tfcam gradCam');
     if (g !== null) specs.push(g);
+    const e = explainerContender(tfcam, model, layer);
+    if (e !== null) specs.push(e);
     if (headHasConv(model, layer) && fwdDefault) {
       specs.push({
         id: `optimumPerCall@${layer}`,

@@ -51,6 +51,8 @@ export const LIMITS = {
   batch8VsBatch1: 8,
   /** GraphModel sections (bench/graphmodel.ts): gradCam's time and peak memory against the graph optimum. */
   graphVsOptimum: 1.1,
+  explainerVsOptimum: 1.0,
+  explainerLastBlockVsPredict: 1.05,
 } as const;
 
 function row(s: Section, id: string): Measurement | undefined {
@@ -119,8 +121,42 @@ export function evaluateTargets(results: Results): TargetRow[] {
         detail: broken ?? `${fmtMiB(g.peakBytes)} / ${fmtMiB(o.peakBytes)}`,
       });
     }
-    const g = row(s, `gradCam@${s.lastBlock}`);
+    // The explainer (prepared kernels kept between calls): at the layers with convolutions above
+    // them, against the optimum that prepares its kernels once; at the last block, against predict.
     const pr = row(s, 'predict');
+    for (const layer of s.layers) {
+      const e = row(s, `explainer@${layer}`);
+      const o = row(s, `optimum@${layer}`);
+      if (e === undefined) continue;
+      const held = `holds ${fmtMiB(e.heldBytes)} between calls, ${fmtMiB(e.grownBytes)} more after ${e.timesMs.length} timed call(s)`;
+      if (layer === s.lastBlock) {
+        const v = ok(e) && ok(pr) ? ratio(e.medianMs, pr.medianMs) : null;
+        out.push({
+          ...base,
+          target: 'explainer gradCam (last block) / predict',
+          layer,
+          value: v,
+          limit: LIMITS.explainerLastBlockVsPredict,
+          verdict: ok(e) ? verdict(v, LIMITS.explainerLastBlockVsPredict) : 'MISS',
+          detail: v === null ? `explainer ${e.status}: ${e.error ?? ''}` : `${fmtMs(e.medianMs)} / ${fmtMs(pr?.medianMs)}; fastest calls: ${fmtX(ratio(minMs(e), minMs(pr)))}; ${held}`,
+        });
+      } else if (o !== undefined) {
+        const v = ok(e) && ok(o) ? ratio(e.medianMs, o.medianMs) : null;
+        out.push({
+          ...base,
+          target: 'explainer gradCam / optimum (time)',
+          layer,
+          value: v,
+          limit: LIMITS.explainerVsOptimum,
+          verdict: ok(e) ? verdict(v, LIMITS.explainerVsOptimum) : 'MISS',
+          detail:
+            v === null
+              ? `explainer ${e.status}: ${e.error ?? ''}`
+              : `${fmtMs(e.medianMs)} / ${fmtMs(o.medianMs)}; fastest calls: ${fmtX(ratio(minMs(e), minMs(o)))}; ${held} (the optimum's prepared constants: ${fmtMiB(o.heldBytes)})`,
+        });
+      }
+    }
+    const g = row(s, `gradCam@${s.lastBlock}`);
     if (g !== undefined && pr !== undefined) {
       const v = ok(g) && ok(pr) ? ratio(g.medianMs, pr.medianMs) : null;
       out.push({
@@ -227,7 +263,7 @@ export function sectionTable(s: Section): string {
   const rows = s.rows.map((m) => {
     const anchor = m.layer !== null ? row(s, `optimum@${m.layer}`) : undefined;
     // Only contenders that compute the same Grad-CAM at the same layer are compared with the optimum.
-    const vsAnchor = ['gradCam', 'optimumAlt', 'optimumPerCall', 'kerasSplit', 'probe'].includes(m.name) ? anchor : null;
+    const vsAnchor = ['gradCam', 'explainer', 'optimumAlt', 'optimumPerCall', 'kerasSplit', 'probe'].includes(m.name) ? anchor : null;
     const tRatio = m.status === 'ok' && vsAnchor !== undefined && vsAnchor !== null && ok(vsAnchor) ? ratio(m.medianMs, vsAnchor.medianMs) : null;
     const pRatio = m.status === 'ok' && vsAnchor !== undefined && vsAnchor !== null && ok(vsAnchor) ? ratio(m.peakBytes, vsAnchor.peakBytes) : null;
     const vsPredict = m.status === 'ok' && ok(predict) && m.id !== 'predict' ? ratio(m.medianMs, predict.medianMs) : null;
@@ -235,6 +271,7 @@ export function sectionTable(s: Section): string {
     const status = m.status === 'ok' ? peakAt : `${m.status.toUpperCase()}: ${m.error ?? ''}`;
     const check = s.checks.find((c) => c.id === m.id);
     const checkNote = check === undefined ? '' : `; heatmap max abs diff vs optimum ${check.maxAbsDiff.toExponential(1)}`;
+    const heldNote = m.heldBytes != null && m.heldBytes > 0 ? `; holds ${fmtMiB(m.heldBytes)} between calls` : '';
     return [
       m.id,
       m.status === 'ok' ? `${fmtMs(m.medianMs)} (min ${fmtMs(minMs(m))}, n=${m.timesMs.length})` : '-',
@@ -242,7 +279,7 @@ export function sectionTable(s: Section): string {
       fmtX(vsPredict),
       fmtMiB(m.peakBytes),
       fmtX(pRatio),
-      status + checkNote,
+      status + checkNote + heldNote,
     ];
   });
   return [
@@ -295,13 +332,14 @@ export function report(results: Results, withSections = true): string {
   if (withSections) for (const s of results.sections) parts.push(sectionTable(s));
   const targets = evaluateTargets(results);
   parts.push(`### Targets\n\n${targetsTable(targets)}`);
-  const misses = targets.filter((t) => t.verdict === 'MISS' && t.target.startsWith('gradCam / optimum'));
+  const misses = targets.filter((t) => t.verdict === 'MISS' && (t.target.startsWith('gradCam / optimum') || t.target.startsWith('explainer gradCam / optimum')));
   const seen = new Set<string>();
   for (const t of misses) {
     const s = results.sections.find((x) => x.backend === t.backend && x.modelLabel === t.model && String(x.batch) === t.batch);
-    const g = s && row(s, `gradCam@${t.layer}`);
+    const who = t.target.startsWith('explainer') ? 'explainer' : 'gradCam';
+    const g = s && row(s, `${who}@${t.layer}`);
     const o = s && row(s, `optimum@${t.layer}`);
-    const key = `${t.backend}/${t.model}/${t.batch}/${t.layer}`;
+    const key = `${t.backend}/${t.model}/${t.batch}/${t.layer}${who === 'explainer' ? ' (explainer)' : ''}`;
     if (s === undefined || g === undefined || o === undefined || !ok(g) || !ok(o) || seen.has(key)) continue;
     seen.add(key);
     parts.push(`#### Kernel times of the profiled call: ${key}\n\n${kernelDiffTable(g, o)}`);

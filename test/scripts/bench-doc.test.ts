@@ -15,7 +15,7 @@ const read = (file: string): string => readFileSync(join(repo, file), 'utf8');
 /** The generated parts, by file, as bench/doc.ts fills them. */
 const GENERATED: Record<string, string[]> = {
   'docs/performance.md': ['TARGETS'],
-  'bench/ANALYSIS.md': ['RESULTS', 'BEFORE', 'GRAPH'],
+  'bench/ANALYSIS.md': ['RESULTS', 'BEFORE', 'EXPLAINER', 'GRAPH'],
 };
 
 /** GitHub's heading ids: lower case, punctuation dropped, spaces to hyphens, repeats numbered. */
