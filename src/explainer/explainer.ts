@@ -44,10 +44,13 @@ export interface ExplainerCam<O extends CamOptions = CamOptions> {
   (input: CamInput, options?: O): CamResult;
 }
 
-/** The options type of a CAM function. */
-type OptionsOf<F> = F extends CamFunction<infer O> ? O : CamOptions;
-/** Every built-in CAM method ({@link CAM_METHODS}), bound to the explainer's model. */
-export type ExplainerMethods = { readonly [K in CamMethodName]: ExplainerCam<OptionsOf<CamMethodFunctions[K]>> };
+/**
+ * Every built-in CAM method ({@link CAM_METHODS}), bound to the explainer's model, each with its own
+ * options type: `explainer.gradCam(input, options?)` is `gradCam(model, input, options?)`.
+ */
+export type ExplainerMethods = {
+  readonly [K in CamMethodName]: ExplainerCam<CamMethodFunctions[K] extends CamFunction<infer O> ? O : CamOptions>;
+};
 
 /** What an explainer holds between calls: tensors (counted in `tf.memory()`) and their bytes. */
 export interface ExplainerMemory {
@@ -58,10 +61,14 @@ export interface ExplainerMemory {
 }
 
 /**
- * The object {@link createExplainer} returns: the CAM functions bound to one model, with their
- * signatures minus the model, and `dispose()`.
+ * The object {@link createExplainer} returns: every CAM method of {@link CAM_METHODS}
+ * ({@link ExplainerMethods}) and the functions below, bound to one model (their signatures minus
+ * the model), and `dispose()`.
  */
-export interface Explainer extends ExplainerMethods {
+export type Explainer = ExplainerBase & ExplainerMethods;
+
+/** The members of an {@link Explainer} besides the CAM methods. */
+export interface ExplainerBase {
   /** The model it explains. */
   readonly model: CamModel;
   /** True once {@link Explainer.dispose} has run: every call then throws a {@link DisposedError}. */
