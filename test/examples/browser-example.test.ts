@@ -80,6 +80,10 @@ describe.skipIf(skipReason !== null)(`browser example${skipReason ? ` (skipped: 
     }
     await page.goto(url);
     await page.evaluate(() => window.tfcamReady);
+    // (The page explains its first image while loading: wait for the explanation the click asks for.)
+    await page.evaluate(() => {
+      delete window.tfcamLast;
+    });
     await page.click('#explain');
     await page.waitForFunction(() => window.tfcamLast !== undefined, undefined, { timeout: 60_000 });
     const last = await page.evaluate(() => window.tfcamLast);
