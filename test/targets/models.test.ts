@@ -23,6 +23,7 @@ import {
   semanticSegmentationTarget,
   similarityToConceptTarget,
 } from '../../src/index.js';
+import type { CamFunction } from '../../src/index.js';
 import { maxDiff } from '../helpers/extra-fixtures.js';
 import { expectNoLeak } from '../helpers/integrity.js';
 
@@ -113,7 +114,8 @@ describe('semanticSegmentationTarget on a U-Net-like network trained on the shap
     const first = tf.tidy(() => tf.squeeze(tf.slice(images, [0], [1]), [0]) as tf.Tensor3D);
     const mask0 = tf.tidy(() => tf.squeeze(tf.slice(predicted, [0], [1]), [0]) as tf.Tensor2D);
     // scoreCam and ablationCam re-score copies of one example: the target gets that example's index.
-    for (const cam of [gradCam, hiResCam, segEigenCam, scoreCam, ablationCam]) {
+    const methods: CamFunction[] = [gradCam, hiResCam, segEigenCam, scoreCam, ablationCam];
+    for (const cam of methods) {
       const batch = cam(model, few, { layer: 'enc', target: semanticSegmentationTarget(1, masks) });
       const single = cam(model, first, { layer: 'enc', target: semanticSegmentationTarget(1, mask0) });
       const row = tf.slice(batch.heatmap, [0], [1]);
