@@ -23,7 +23,7 @@ export interface OptionContext {
   readonly numInputs?: number | undefined;
   /** Names of the model inputs, for hints. */
   readonly inputNames?: readonly string[] | undefined;
-  /** The caller's whole option bag (set by {@link parseOptions}), for specs that depend on a sibling. */
+  /** The caller's whole option bag (set while parsing), for specs that depend on a sibling option. */
   readonly given?: Readonly<Record<string, unknown>> | undefined;
 }
 

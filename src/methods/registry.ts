@@ -42,7 +42,7 @@ const METHODS = {
 /** The names of the built-in CAM methods (the keys of {@link CAM_METHODS}). */
 export type CamMethodName = keyof typeof METHODS;
 
-/** Each built-in CAM method's function, with its own options type. */
+/** Each built-in CAM method's function, with its own options type (keyed like {@link CAM_METHODS}). */
 export type CamMethodFunctions = typeof METHODS;
 
 /**

@@ -103,7 +103,15 @@ export interface CamMethodBase<O extends CamOptions = CamOptions> {
  * @typeParam O - the options type of the function made from it
  */
 export type CamMethod<O extends CamOptions = CamOptions> = CamMethodBase<O> &
-  ([MethodOptionKeys<O>] extends [never] ? { readonly options?: undefined } : { readonly options: MethodSchema<O> });
+  ([MethodOptionKeys<O>] extends [never]
+    ? {
+        /** No schema: the method has no options of its own. */
+        readonly options?: undefined;
+      }
+    : {
+        /** The schema of the method's own options: one spec per key its options type adds. */
+        readonly options: MethodSchema<O>;
+      });
 
 /** The signature of every CAM method made by `createCam`. */
 export interface CamFunction<O extends CamOptions = CamOptions> {
