@@ -2,16 +2,18 @@
  * Evaluates tfcam's explanation methods on the shapes CNN (models/shapes) and held-out synthetic
  * images with known object boxes, and writes docs/evaluation.md.
  *
- *   npm run eval -- [--backend wasm|cpu] [--images 400] [--curve-images 100] [--steps 16]
- *                   [--sanity-images 32] [--methods gradCam,hiResCam] [--out docs/evaluation.md]
+ *   npm run eval -- [--backend wasm|cpu] [--images 400] [--curve-images 100] [--road-images 50]
+ *                   [--steps 16] [--sanity-images 32] [--methods gradCam,hiResCam]
+ *                   [--out docs/evaluation.md] [--chart docs/images/evaluation.png]
  *
- * Per method: pointing game and energy in the box (against a centre-prior and a random map),
- * Average Drop and Increase in Confidence, deletion and insertion AUC, and the cascading
- * model-parameter randomisation test (Spearman rank correlation with the original map as the
- * network is randomised from the top). Every method explains the true class of each image.
- * Adding a method is one line in METHODS.
+ * Per method: pointing game and energy in the box (against a centre-prior, a random map, RandomCAM
+ * and the Sobel edge map), Average Drop and Increase in Confidence, deletion and insertion AUC,
+ * ROAD (combined, pytorch-grad-cam's), and the cascading model-parameter randomisation test
+ * (Spearman rank correlation with the original map as the network is randomised from the top).
+ * Every method explains the true class of each image. Adding a method is one line in METHODS. The
+ * localisation and ROAD numbers are also drawn as a bar chart (PNG, scripts/chart.ts).
  */
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -28,8 +30,11 @@ import {
   increaseInConfidence,
   insertion,
   pointingGame,
+  road,
   sanityCheck,
+  sobelCam,
 } from '../src/metrics/index.js';
+import { barChart } from './chart.js';
 import { loadLayersModelFromFile } from './load-model.js';
 import { SHAPE_CLASSES, SPLIT_SEEDS, generateShapes } from './shapes/dataset.js';
 
@@ -39,11 +44,13 @@ const { values } = parseArgs({
     backend: { type: 'string', default: 'wasm' },
     images: { type: 'string', default: '400' },
     'curve-images': { type: 'string', default: '100' },
+    'road-images': { type: 'string', default: '50' },
     steps: { type: 'string', default: '16' },
     'sanity-images': { type: 'string', default: '32' },
     methods: { type: 'string' },
     model: { type: 'string', default: join(root, 'models', 'shapes', 'model.json') },
     out: { type: 'string', default: join(root, 'docs', 'evaluation.md') },
+    chart: { type: 'string', default: join(root, 'docs', 'images', 'evaluation.png') },
   },
 });
 
@@ -59,14 +66,23 @@ interface MethodEntry {
   fn: Explain;
   /** Takes the `layer` option (CAM methods); pixel-gradient methods do not. */
   usesLayer: boolean;
+  /** The `layer` option when it is not the default layer of the CNN methods (`relu4`). */
+  layer?: unknown;
+  /** Options the method always gets (e.g. a seed). */
+  extra?: Record<string, unknown>;
   /** Not a method: a fixed map, shown for comparison (no sanity check). */
   baseline?: boolean;
 }
 
 /** A CAM method of tfcam's public API, looked up by name (absent names are skipped). */
-function cam(name: string): MethodEntry | null {
+function cam(name: string, more: Partial<MethodEntry> = {}): MethodEntry | null {
   const fn = (tfcam as unknown as Record<string, unknown>)[name];
-  return typeof fn === 'function' ? { name, fn: fn as Explain, usesLayer: true } : null;
+  return typeof fn === 'function' ? { name, fn: fn as Explain, usesLayer: true, ...more } : null;
+}
+
+/** The options a method gets for `target` (the CNN methods' layer is `relu4`). */
+function optionsFor(entry: MethodEntry, target: number[]): Record<string, unknown> {
+  return { target, ...(entry.usesLayer ? { layer: entry.layer ?? 'relu4' } : {}), ...(entry.extra ?? {}) };
 }
 
 /** A pixel-space method (guided backprop): the map is |gradients| summed over channels, min-max normalised. */
@@ -97,6 +113,13 @@ const METHODS: MethodEntry[] = [
   cam('ablationCam'),
   cam('eigenCam'),
   cam('eigenGradCam'),
+  cam('kpcaCam'),
+  cam('fem'),
+  cam('segEigenCam'),
+  cam('shapleyCam'),
+  cam('finerCam'),
+  cam('refineCam', { layer: ['relu2', 'relu3', 'relu4'] }),
+  cam('fullGrad', { usesLayer: false }),
   pixelMethod('guidedGradCam', true),
   pixelMethod('guidedBackprop', false),
 ].filter((m): m is MethodEntry => m !== null);
@@ -114,6 +137,8 @@ const BASELINES: MethodEntry[] = [
     usesLayer: false,
     fn: (_model, input) => ({ heatmap: tf.randomUniform([input.shape[0], input.shape[1], input.shape[2]], 0, 1, 'float32', 12345) }),
   },
+  ...[cam('randomCam', { baseline: true, extra: { seed: 7 } })].filter((m): m is MethodEntry => m !== null),
+  { name: 'sobelCam', baseline: true, usesLayer: false, fn: (_model, input) => ({ heatmap: sobelCam(input) }) },
 ];
 
 interface Row {
@@ -125,6 +150,8 @@ interface Row {
   increase: number;
   deletion: number;
   insertion: number;
+  /** pytorch-grad-cam's ROADCombined (percentiles 10..90, softmax probability), mean. */
+  road: number;
   msPerImage: number;
 }
 
@@ -137,10 +164,11 @@ function evaluate(
   labels: number[],
   boxes: Array<[number, number, number, number]>,
   curveImages: number,
+  roadImages: number,
   steps: number,
 ): Row {
   const chunk = 50;
-  const sums = { pointing: 0, energy: 0, drop: 0, increase: 0, deletion: 0, insertion: 0 };
+  const sums = { pointing: 0, energy: 0, drop: 0, increase: 0, deletion: 0, insertion: 0, road: 0 };
   let ms = 0;
   const n = images.shape[0];
   for (let start = 0; start < n; start += chunk) {
@@ -148,7 +176,7 @@ function evaluate(
     const target = labels.slice(start, start + size);
     tf.tidy(() => {
       const x = tf.slice(images, [start, 0, 0, 0], [size, -1, -1, -1]) as tf.Tensor4D;
-      const options = entry.usesLayer ? { target, layer: 'relu4' } : { target };
+      const options = optionsFor(entry, target);
       const t0 = performance.now();
       const r = entry.fn(model, x, options);
       const heatmap = r.heatmap as tf.Tensor3D;
@@ -167,9 +195,16 @@ function evaluate(
         sums.deletion += mean(deletion(model, cx, cm, { target: ct, steps, batchSize: 136 }).auc) * curveCount;
         sums.insertion += mean(insertion(model, cx, cm, { target: ct, steps, batchSize: 136 }).auc) * curveCount;
       }
+      const roadCount = Math.max(0, Math.min(size, roadImages - start));
+      if (roadCount > 0) {
+        const rx = tf.slice(x, [0, 0, 0, 0], [roadCount, -1, -1, -1]) as tf.Tensor4D;
+        const rm = tf.slice(heatmap, [0, 0, 0], [roadCount, -1, -1]) as tf.Tensor3D;
+        sums.road += mean(road(model, rx, rm, { target: target.slice(0, roadCount), softmax: true, batchSize: 144 }).combined) * roadCount;
+      }
     });
   }
   const curveN = Math.min(n, curveImages);
+  const roadN = Math.min(n, roadImages);
   return {
     name: entry.name,
     baseline: entry.baseline === true,
@@ -179,6 +214,7 @@ function evaluate(
     increase: (100 * sums.increase) / n,
     deletion: sums.deletion / curveN,
     insertion: sums.insertion / curveN,
+    road: sums.road / roadN,
     msPerImage: ms / n,
   };
 }
@@ -196,6 +232,7 @@ async function main(): Promise<void> {
   if (!(await tf.setBackend(backend)) || tf.getBackend() !== backend) throw new Error(`backend '${backend}' is not available (use wasm or cpu)`);
   const nImages = Number(values.images);
   const curveImages = Number(values['curve-images']);
+  const roadImages = Number(values['road-images']);
   const steps = Number(values.steps);
   const sanityImages = Number(values['sanity-images']);
   const only = values.methods?.split(',').map((s) => s.trim());
@@ -214,11 +251,11 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   for (const entry of [...methods, ...BASELINES]) {
     const t0 = performance.now();
-    const row = evaluate(entry, model, images, labels, data.boxes, curveImages, steps);
+    const row = evaluate(entry, model, images, labels, data.boxes, curveImages, roadImages, steps);
     rows.push(row);
     console.log(
       `${entry.name.padEnd(18)} pointing ${row.pointing.toFixed(3)}  energy ${row.energy.toFixed(3)}  drop ${row.drop.toFixed(1)}%  ` +
-        `increase ${row.increase.toFixed(1)}%  del ${row.deletion.toFixed(3)}  ins ${row.insertion.toFixed(3)}  (${((performance.now() - t0) / 1000).toFixed(0)} s)`,
+        `increase ${row.increase.toFixed(1)}%  del ${row.deletion.toFixed(3)}  ins ${row.insertion.toFixed(3)}  road ${row.road.toFixed(3)}  (${((performance.now() - t0) / 1000).toFixed(0)} s)`,
     );
   }
 
@@ -226,7 +263,7 @@ async function main(): Promise<void> {
   const sanityTarget = labels.slice(0, sanityImages);
   const sanity: Array<{ name: string; spearman: number[]; ssim: number[] }> = [];
   for (const entry of methods) {
-    const options = entry.usesLayer ? { target: sanityTarget, layer: 'relu4' } : { target: sanityTarget };
+    const options = optionsFor(entry, sanityTarget);
     const report = sanityCheck(model, sanityInput, entry.fn, { methodOptions: options, layers: SANITY_GROUPS.map((g) => g.layers) });
     sanity.push({ name: entry.name, spearman: report.steps.map((s) => s.spearman), ssim: report.steps.map((s) => s.ssim) });
     console.log(`sanity ${entry.name.padEnd(18)} spearman ${report.steps.map((s) => s.spearman.toFixed(3)).join(' ')}`);
@@ -250,13 +287,13 @@ async function main(): Promise<void> {
     '',
     '## Localisation and faithfulness',
     '',
-    '| Method | Pointing game ↑ | Energy in box ↑ | Average drop % ↓ | Increase in confidence % ↑ | Deletion AUC ↓ | Insertion AUC ↑ | ms / image † |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    '| Method | Pointing game ↑ | Energy in box ↑ | Average drop % ↓ | Increase in confidence % ↑ | Deletion AUC ↓ | Insertion AUC ↑ | ROAD ↑ | ms / image † |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
   );
   for (const r of rows) {
     const name = r.baseline ? `*${r.name}* (baseline)` : `\`${r.name}\``;
     lines.push(
-      `| ${name} | ${f3(r.pointing)} | ${f3(r.energy)} | ${f1(r.drop)} | ${f1(r.increase)} | ${f3(r.deletion)} | ${f3(r.insertion)} | ${r.baseline ? '' : f1(r.msPerImage)} |`,
+      `| ${name} | ${f3(r.pointing)} | ${f3(r.energy)} | ${f1(r.drop)} | ${f1(r.increase)} | ${f3(r.deletion)} | ${f3(r.insertion)} | ${f3(r.road)} | ${r.baseline ? '' : f1(r.msPerImage)} |`,
     );
   }
   lines.push(
@@ -266,8 +303,12 @@ async function main(): Promise<void> {
     '- **Energy in box** (Score-CAM, Wang et al. 2020): share of the map\'s mass inside the box.',
     '- **Average drop / Increase in confidence** (Chattopadhay et al. 2018): the softmax probability of the class on `image * map` vs the image.',
     `- **Deletion / insertion AUC** (Petsiuk et al. 2018): probability of the class while the most salient pixels are removed (to zero) or revealed (from a blur, sigma 5), ${steps} steps, on the first ${Math.min(curveImages, nImages)} images.`,
+    `- **ROAD** (Rong et al. 2022, pytorch-grad-cam's \`ROADCombined\`): \`(mean LeRF - mean MoRF) / 2\` over percentiles 10..90 of the change of the class probability when the most (MoRF) or least (LeRF) relevant pixels are removed and filled by noisy linear imputation (noise 0.01, seed 0), on the first ${Math.min(roadImages, nImages)} images. Higher is better.`,
     '- Guided methods give pixel-level gradients; their map is `|gradients|` summed over channels and min-max normalised.',
+    '- `refineCam` multiplies Grad-CAM++ maps of `relu2`, `relu3` and `relu4`; `fullGrad` uses every biased layer (no target layer); `finerCam` contrasts the class with the three closest; `randomCam` (seed 7) and `sobelCam` (edges of the image) are baselines that know nothing of the class.',
     `- † Time to compute the maps, batches of 50, on ${tf.getBackend()} in Node on the machine that ran the evaluation (indicative only).`,
+    '',
+    `![Pointing game, energy in the box and ROAD of every method (bars), baselines in grey](${relative(dirname(resolve(values.out as string)), resolve(values.chart as string)).split('\\').join('/')})`,
     '',
     '## Sanity check: cascading model-parameter randomisation',
     '',
@@ -303,9 +344,10 @@ async function main(): Promise<void> {
   );
   if (same.length > 0) {
     notes.push(
-      `- ${same.map((r) => `\`${r.name}\``).join(' and ')} give${same.length === 1 ? 's' : ''} the same maps as Grad-CAM here: behind global average pooling and one dense layer,` +
+      `- ${same.map((r) => `\`${r.name}\``).join(', ')} give${same.length === 1 ? 's' : ''} the same maps as Grad-CAM here: behind global average pooling and one dense layer,` +
         " dS/dA is the same at every position of the 8x8 grid, so HiResCAM's element-wise product and XGradCAM's activation-weighted" +
-          " average reduce to Grad-CAM's channel weights.",
+        " average reduce to Grad-CAM's channel weights" +
+        (same.some((r) => r.name === 'shapleyCam') ? ", and Shapley-CAM's second-order term is zero (the explained logit is linear in the activations)." : '.'),
     );
   }
   const unmoved = sanity.filter((s) => (s.spearman[0] ?? 0) > 0.9).map((s) => `\`${s.name}\``);
@@ -313,7 +355,7 @@ async function main(): Promise<void> {
     notes.push(
       `- ${unmoved.join(', ')} keep${unmoved.length === 1 ? 's' : ''} a rank correlation above 0.9 when the classifier is randomised:` +
         ` ${unmoved.length === 1 ? 'its maps are' : 'their maps are'} driven by where activations are large, not by the class weights` +
-        `${unmoved.includes('`eigenCam`') ? ' (EigenCAM does not read the classifier at all)' : ''}.` +
+        `${unmoved.includes('`eigenCam`') ? ' (EigenCAM, KPCA-CAM and FEM do not read the classifier at all)' : ''}.` +
         ' Adebayo et al. report the same insensitivity for guided backpropagation.',
     );
   }
@@ -334,19 +376,40 @@ async function main(): Promise<void> {
         ' which the model never saw in training. Compare methods with each other and with the baselines, not with the papers\' ImageNet numbers.',
     );
   }
+  const roads = rows.filter((r) => !r.baseline).map((r) => r.road);
+  const baseRoads = rows.filter((r) => r.baseline).map((r) => r.road);
+  if (roads.length > 0 && baseRoads.length > 0) {
+    notes.push(
+      `- ROAD separates the methods (${f3(Math.min(...roads))}-${f3(Math.max(...roads))}) from the baselines (${f3(Math.min(...baseRoads))}-${f3(Math.max(...baseRoads))}),` +
+        ' but ranks the methods close together: on this one-object data set removing the object hurts the class whichever good map chose the pixels.',
+    );
+  }
   if (notes.length > 0) lines.push('', '## Reading the results', '', ...notes);
   lines.push(
     '',
     '## Reproduce',
     '',
     '```sh',
-    `npm run eval -- --backend ${tf.getBackend()} --images ${nImages} --curve-images ${curveImages} --steps ${steps} --sanity-images ${sanityImages}` +
+    `npm run eval -- --backend ${tf.getBackend()} --images ${nImages} --curve-images ${curveImages} --road-images ${roadImages} --steps ${steps} --sanity-images ${sanityImages}` +
       (only ? ` --methods ${methods.map((m) => m.name).join(',')}` : ''),
     '```',
     '',
     'Everything is seeded; numbers can differ in the last digits between backends.',
     '',
   );
+  const chart = resolve(values.chart as string);
+  mkdirSync(dirname(chart), { recursive: true });
+  barChart(
+    rows.map((r) => r.name),
+    rows.map((r) => r.baseline),
+    [
+      { title: 'Pointing game ^', values: rows.map((r) => r.pointing), min: 0, max: 1 },
+      { title: 'Energy in box ^', values: rows.map((r) => r.energy), min: 0, max: 1 },
+      { title: 'ROAD combined ^', values: rows.map((r) => r.road), min: Math.min(0, ...rows.map((r) => r.road)), max: Math.max(0.05, ...rows.map((r) => r.road)), digits: 3 },
+    ],
+    chart,
+  );
+  console.log(`wrote ${relative(process.cwd(), chart)}`);
   const out = resolve(values.out as string);
   writeFileSync(out, lines.join('\n'));
   console.log(`wrote ${relative(process.cwd(), out)}`);
