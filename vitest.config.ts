@@ -45,7 +45,12 @@ function noteOnce(line: string): void {
 /** The Chromium the browser project drives (Debian's package; override with TFCAM_CHROMIUM). */
 const chromium = chromiumPath;
 
-const nodeProject = (name: string, backend: string, env: Record<string, string> = {}, include = NODE_TESTS): TestProjectInlineConfiguration => ({
+const nodeProject = (
+  name: string,
+  backend: string,
+  env: Record<string, string> = {},
+  include = NODE_TESTS,
+): TestProjectInlineConfiguration => ({
   extends: true,
   test: {
     name,
@@ -75,7 +80,9 @@ function browserProject(): TestProjectInlineConfiguration {
         name: 'browser',
         environment: 'node',
         include: ['test/backends/browser-missing.check.ts'],
-        env: { TFCAM_BROWSER_SKIP: `Chromium not found at ${chromium}: apt-get install chromium (or set TFCAM_CHROMIUM) to run the browser tests` },
+        env: {
+          TFCAM_BROWSER_SKIP: `Chromium not found at ${chromium}: apt-get install chromium (or set TFCAM_CHROMIUM) to run the browser tests`,
+        },
       },
     };
   }

@@ -26,7 +26,13 @@ const INCLUDE = [
 
 const project = (backend: string): TestProjectInlineConfiguration => ({
   extends: true,
-  test: { name: `${backend} (lowest tfjs)`, environment: 'node', include: INCLUDE, setupFiles: ['test/setup/backend.ts'], env: { TFCAM_BACKEND: backend } },
+  test: {
+    name: `${backend} (lowest tfjs)`,
+    environment: 'node',
+    include: INCLUDE,
+    setupFiles: ['test/setup/backend.ts'],
+    env: { TFCAM_BACKEND: backend },
+  },
 });
 
 export default defineConfig({

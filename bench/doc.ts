@@ -27,7 +27,8 @@ const explainerRun = load('bench/results.explainer.json');
 
 // Targets: first run vs HEAD.
 const tb = evaluateTargets(before);
-const key = (t: { target: string; backend: string; model: string; batch: string; layer: string }) => [t.target, t.backend, t.model, t.batch, t.layer].join('|');
+const key = (t: { target: string; backend: string; model: string; batch: string; layer: string }) =>
+  [t.target, t.backend, t.model, t.batch, t.layer].join('|');
 // From the explainer's runs: the explainer's targets, and one-shot gradCam (whose result now
 // carries the output) against predict at the last block, measured in the same run.
 const later = evaluateTargets(explainerRun)
@@ -36,7 +37,14 @@ const later = evaluateTargets(explainerRun)
 const ta = [...evaluateTargets(after), ...evaluateTargets(batchRun).filter((t) => t.target === 'gradCam batch 8 / batch 1'), ...later];
 ta.push(...evaluateTargets(graphRun));
 const fx = (v: number | null) => (v === null ? '-' : `${v.toFixed(2)}x`);
-const cell = (x: (typeof ta)[number] | undefined) => (x === undefined ? 'not run' : x.verdict === 'n/a' ? 'n/a' : x.value === null ? `${x.verdict} (${x.detail.split(':')[0]})` : `${fx(x.value)} ${x.verdict}`);
+const cell = (x: (typeof ta)[number] | undefined) =>
+  x === undefined
+    ? 'not run'
+    : x.verdict === 'n/a'
+      ? 'n/a'
+      : x.value === null
+        ? `${x.verdict} (${x.detail.split(':')[0]})`
+        : `${fx(x.value)} ${x.verdict}`;
 const rows = ['| target | backend | model | batch | layer | limit | first run (0afca83) | HEAD |', '|---|---|---|---|---|---|---|---|'];
 for (const k of [...new Set([...tb, ...ta].map(key))]) {
   const b = tb.find((x) => key(x) === k);
@@ -52,7 +60,13 @@ const targets = [
 ].join('\n');
 
 // Results at HEAD: per-section tables, the targets with details, and the kernel comparisons of the misses.
-const results = ['## Results at HEAD', '', report(after).replace(/^### /gm, '### ').replace(/^#### /gm, '#### ')].join('\n');
+const results = [
+  '## Results at HEAD',
+  '',
+  report(after)
+    .replace(/^### /gm, '### ')
+    .replace(/^#### /gm, '#### '),
+].join('\n');
 
 // The first run: its section tables, folded.
 const beforeTables = [
@@ -71,7 +85,10 @@ function fill(file: string, parts: Record<string, string>): void {
   let doc = readFileSync(file, 'utf8');
   for (const [name, text] of Object.entries(parts)) {
     const re = new RegExp(`^<!-- ${name}:BEGIN -->$[\\s\\S]*?^<!-- ${name}:END -->$|^<!-- ${name} -->$`, 'm');
-    if (!re.test(doc)) throw new Error(`${file} has no <!-- ${name}:BEGIN --> ... <!-- ${name}:END --> (or <!-- ${name} -->) marker for the generated ${name} part`);
+    if (!re.test(doc))
+      throw new Error(
+        `${file} has no <!-- ${name}:BEGIN --> ... <!-- ${name}:END --> (or <!-- ${name} -->) marker for the generated ${name} part`,
+      );
     doc = doc.replace(re, () => `<!-- ${name}:BEGIN -->\n${text}\n<!-- ${name}:END -->`);
   }
   writeFileSync(file, doc);

@@ -41,10 +41,7 @@ export function layerCalls(model: tfl.LayersModel): LayerCall[] {
 }
 
 /** Splits the calls at `target`: the head is every call downstream of it (it excluded). */
-export function splitAt(
-  calls: readonly LayerCall[],
-  target: string,
-): { body: LayerCall[]; head: LayerCall[]; frontier: string[] } {
+export function splitAt(calls: readonly LayerCall[], target: string): { body: LayerCall[]; head: LayerCall[]; frontier: string[] } {
   if (!calls.some((c) => c.name === target)) throw new Error(`bench graph: no layer named '${target}'`);
   const downstream = new Set<string>([target]);
   for (const c of calls) {

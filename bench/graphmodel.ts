@@ -64,7 +64,12 @@ export function mobileNetV2Graph(size = 224, classes = 1000, seed = 1): tf.io.Mo
   const conv = (x: string, scope: string, cin: number, cout: number, k: number, strides: number, act: 'Relu6' | null): string => {
     const w = g.constant(`${scope}/Conv2D_weights`, [k, k, cin, cout], uniform(k * k * cin * cout, Math.sqrt(6 / (k * k * cin))));
     const b = g.constant(`${scope}/Conv2D_bn_offset`, [cout], uniform(cout, 0.1));
-    return g.node(act === null ? `${scope}/BatchNorm/FusedBatchNormV3` : `${scope}/Relu6`, '_FusedConv2D', [x, w, b], convAttrs(strides, false, act));
+    return g.node(
+      act === null ? `${scope}/BatchNorm/FusedBatchNormV3` : `${scope}/Relu6`,
+      '_FusedConv2D',
+      [x, w, b],
+      convAttrs(strides, false, act),
+    );
   };
   const depthwise = (x: string, scope: string, c: number, strides: number): string => {
     const w = g.constant(`${scope}/depthwise_weights`, [3, 3, c, 1], uniform(9 * c, Math.sqrt(6 / 9)));
@@ -105,7 +110,11 @@ export function mobileNetV2Graph(size = 224, classes = 1000, seed = 1): tf.io.Mo
     data_format: attr.str('NHWC'),
   });
   const squeeze = g.node(`${P}/Logits/Squeeze`, 'Squeeze', [pool], { T: attr.type(), squeeze_dims: attr.ints([1, 2]) });
-  const w = g.constant('StatefulPartitionedCall/sequential/dense/MatMul/ReadVariableOp', [1280, classes], uniform(1280 * classes, Math.sqrt(6 / 1280)));
+  const w = g.constant(
+    'StatefulPartitionedCall/sequential/dense/MatMul/ReadVariableOp',
+    [1280, classes],
+    uniform(1280 * classes, Math.sqrt(6 / 1280)),
+  );
   const b = g.constant('StatefulPartitionedCall/sequential/dense/BiasAdd/ReadVariableOp', [classes], uniform(classes, 0.1));
   const logits = g.node('StatefulPartitionedCall/sequential/dense/BiasAdd', '_FusedMatMul', [squeeze, w, b], {
     T: attr.type(),
@@ -280,7 +289,8 @@ export async function runGraphSuite(o: GraphSuiteOptions): Promise<{ sections: S
     }
     const a = samples.get(`gradCam@${GRAPH_LAST_BLOCK}`)?.heatmap;
     const b = samples.get(`optimum@${GRAPH_LAST_BLOCK}`)?.heatmap;
-    if (a != null && b != null) section.checks.push({ id: `gradCam@${GRAPH_LAST_BLOCK}`, vs: `optimum@${GRAPH_LAST_BLOCK}`, maxAbsDiff: maxAbsDiff(a, b) });
+    if (a != null && b != null)
+      section.checks.push({ id: `gradCam@${GRAPH_LAST_BLOCK}`, vs: `optimum@${GRAPH_LAST_BLOCK}`, maxAbsDiff: maxAbsDiff(a, b) });
     x.dispose();
     section.wallMs = performance.now() - start;
     sections.push(section);

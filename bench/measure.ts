@@ -261,7 +261,9 @@ export async function start(spec: ContenderSpec, x: tf.Tensor4D, opts: MeasureOp
     m.finite = allFinite(out);
     tf.dispose(out);
     m.heldBytes = tf.memory().numBytes - bytesBefore;
-    opts.log(`  ${spec.id}: peak ${(m.peakBytes / 2 ** 20).toFixed(1)} MiB after kernel ${(m.peakAt?.index ?? -2) + 1}/${m.peakAt?.of ?? '?'} (${m.peakAt?.name ?? '?'})`);
+    opts.log(
+      `  ${spec.id}: peak ${(m.peakBytes / 2 ** 20).toFixed(1)} MiB after kernel ${(m.peakAt?.index ?? -2) + 1}/${m.peakAt?.of ?? '?'} (${m.peakAt?.name ?? '?'})`,
+    );
     return r;
   } catch (e) {
     return failed(r, e, opts.log);

@@ -36,9 +36,11 @@ type NaiveCam = { heatmap: tf.Tensor3D; classIndex: tf.Tensor1D };
  * Release them the way the engine does after a backward pass (only when no outer tape is active).
  */
 export function releaseTapeAfterError(): void {
-  const state = (tf.engine() as unknown as {
-    state?: { gradientDepth?: number; activeTape?: Array<{ saved?: tf.Tensor[] }> | null };
-  }).state;
+  const state = (
+    tf.engine() as unknown as {
+      state?: { gradientDepth?: number; activeTape?: Array<{ saved?: tf.Tensor[] }> | null };
+    }
+  ).state;
   if (state === undefined || state.gradientDepth !== 0 || !Array.isArray(state.activeTape)) return;
   for (const node of state.activeTape) for (const t of node.saved ?? []) t.dispose();
   state.activeTape = null;
@@ -99,19 +101,23 @@ export function prepareKerasSplit(model: tfl.LayersModel, target: string): Prepa
   return {
     run(x) {
       try {
-        return withBatchNormWorkaround(model, () => withLinearOutput(model, () => tf.tidy(() => {
-          const a = features.predict(x) as tf.Tensor4D;
-          const kept: tf.Tensor[] = [];
-          const g = tf.grad((t: tf.Tensor) => {
-            const out = rest.reduce<tf.Tensor>((acc, l) => l.apply(acc, { training: false }) as tf.Tensor, t);
-            const picked = argmaxScore(out);
-            kept.push(tf.keep(picked.classIndex));
-            return picked.total;
-          })(a);
-          const weights = tf.mean(g, [1, 2]) as tf.Tensor2D;
-          g.dispose();
-          return { heatmap: combine(a, weights, [x.shape[1], x.shape[2]]), classIndex: kept[0] as tf.Tensor1D };
-        })));
+        return withBatchNormWorkaround(model, () =>
+          withLinearOutput(model, () =>
+            tf.tidy(() => {
+              const a = features.predict(x) as tf.Tensor4D;
+              const kept: tf.Tensor[] = [];
+              const g = tf.grad((t: tf.Tensor) => {
+                const out = rest.reduce<tf.Tensor>((acc, l) => l.apply(acc, { training: false }) as tf.Tensor, t);
+                const picked = argmaxScore(out);
+                kept.push(tf.keep(picked.classIndex));
+                return picked.total;
+              })(a);
+              const weights = tf.mean(g, [1, 2]) as tf.Tensor2D;
+              g.dispose();
+              return { heatmap: combine(a, weights, [x.shape[1], x.shape[2]]), classIndex: kept[0] as tf.Tensor1D };
+            }),
+          ),
+        );
       } catch (e) {
         releaseTapeAfterError();
         const msg = e instanceof Error ? e.message : String(e);
@@ -142,22 +148,26 @@ export function prepareProbe(model: tfl.LayersModel, target: string): Prepared<N
         return tf.add(y, probe as tf.Tensor);
       };
       try {
-        return withBatchNormWorkaround(model, () => withLinearOutput(model, () => tf.tidy(() => {
-          const shape = [x.shape[0], ...(model.getLayer(target).outputShape as number[]).slice(1)];
-          const kept: tf.Tensor[] = [];
-          const g = tf.grad((p: tf.Tensor) => {
-            probe = p;
-            const picked = argmaxScore(model.apply(x, { training: false }) as tf.Tensor);
-            kept.push(tf.keep(picked.classIndex));
-            return picked.total;
-          })(tf.zeros(shape));
-          const a = activation as unknown as tf.Tensor4D;
-          const weights = tf.mean(g, [1, 2]) as tf.Tensor2D;
-          g.dispose();
-          const heatmap = combine(a, weights, [x.shape[1], x.shape[2]]);
-          a.dispose();
-          return { heatmap, classIndex: kept[0] as tf.Tensor1D };
-        })));
+        return withBatchNormWorkaround(model, () =>
+          withLinearOutput(model, () =>
+            tf.tidy(() => {
+              const shape = [x.shape[0], ...(model.getLayer(target).outputShape as number[]).slice(1)];
+              const kept: tf.Tensor[] = [];
+              const g = tf.grad((p: tf.Tensor) => {
+                probe = p;
+                const picked = argmaxScore(model.apply(x, { training: false }) as tf.Tensor);
+                kept.push(tf.keep(picked.classIndex));
+                return picked.total;
+              })(tf.zeros(shape));
+              const a = activation as unknown as tf.Tensor4D;
+              const weights = tf.mean(g, [1, 2]) as tf.Tensor2D;
+              g.dispose();
+              const heatmap = combine(a, weights, [x.shape[1], x.shape[2]]);
+              a.dispose();
+              return { heatmap, classIndex: kept[0] as tf.Tensor1D };
+            }),
+          ),
+        );
       } catch (e) {
         releaseTapeAfterError();
         if (activation !== null) (activation as tf.Tensor).dispose();

@@ -104,7 +104,14 @@ function upstreamForInputGrad(dy: tf.Tensor4D, inputHW: Pair, kernel: Pair, stri
   let d: tf.Tensor4D = dy;
   if (sh > 1 || sw > 1) {
     const six = tf.reshape(dy, [b, oh, 1, ow, 1, c]);
-    const padded = tf.pad(six, [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
+    const padded = tf.pad(six, [
+      [0, 0],
+      [0, 0],
+      [0, sh - 1],
+      [0, 0],
+      [0, sw - 1],
+      [0, 0],
+    ]);
     d = tf.reshape(padded, [b, oh * sh, ow * sw, c]);
   }
   const [h, w] = inputHW;
@@ -113,7 +120,12 @@ function upstreamForInputGrad(dy: tf.Tensor4D, inputHW: Pair, kernel: Pair, stri
   const bottom = h + kernel[0] - 1 - top - d.shape[1];
   const right = w + kernel[1] - 1 - left - d.shape[2];
   if (top > 0 || left > 0 || bottom > 0 || right > 0) {
-    d = tf.pad(d, [[0, 0], [Math.max(top, 0), Math.max(bottom, 0)], [Math.max(left, 0), Math.max(right, 0)], [0, 0]]);
+    d = tf.pad(d, [
+      [0, 0],
+      [Math.max(top, 0), Math.max(bottom, 0)],
+      [Math.max(left, 0), Math.max(right, 0)],
+      [0, 0],
+    ]);
   }
   if (top < 0 || left < 0 || bottom < 0 || right < 0) {
     const t = Math.max(-top, 0);
@@ -227,7 +239,9 @@ function conv2dOp(call: LayerCall, ctx: BuildContext): HeadOp {
       return customUnary((input) => ({
         value: tf.conv2d(input as tf.Tensor4D, kernel, strides, padding),
         gradFunc: (dy) =>
-          tf.tidy(() => tf.conv2d(upstreamForInputGrad(dy as tf.Tensor4D, hw, [kh, kw], strides, padding), flipped ?? perCall(), 1, 'valid')),
+          tf.tidy(() =>
+            tf.conv2d(upstreamForInputGrad(dy as tf.Tensor4D, hw, [kh, kw], strides, padding), flipped ?? perCall(), 1, 'valid'),
+          ),
       }))(x) as tf.Tensor4D;
     };
   } else {
@@ -258,7 +272,12 @@ function depthwiseOp(call: LayerCall, ctx: BuildContext): HeadOp {
         value: tf.depthwiseConv2d(input as tf.Tensor4D, kernel, strides, padding),
         gradFunc: (dy) =>
           tf.tidy(() =>
-            tf.depthwiseConv2d(upstreamForInputGrad(dy as tf.Tensor4D, hw, [kh, kw], strides, padding), flipped ?? flipBySlices(kernel), 1, 'valid'),
+            tf.depthwiseConv2d(
+              upstreamForInputGrad(dy as tf.Tensor4D, hw, [kh, kw], strides, padding),
+              flipped ?? flipBySlices(kernel),
+              1,
+              'valid',
+            ),
           ),
       }))(x) as tf.Tensor4D;
     };
@@ -518,7 +537,10 @@ export function prepareOptimumGradCam(model: tfl.LayersModel, target: string, op
  * One input-gradient pass (forward under the tape, backward to the image) with the optimum's ops:
  * the floor of guided backpropagation, against which `guidedGradCam` is held.
  */
-export function prepareInputGradient(model: tfl.LayersModel, opts: OptimumOptions = {}): Prepared<{ gradient: tf.Tensor4D; classIndex: tf.Tensor1D }> {
+export function prepareInputGradient(
+  model: tfl.LayersModel,
+  opts: OptimumOptions = {},
+): Prepared<{ gradient: tf.Tensor4D; classIndex: tf.Tensor1D }> {
   const inputName = model.inputLayers[0]?.name as string;
   const r = prepareReplay(model, inputName, opts);
   return {

@@ -85,7 +85,12 @@ const log = (msg: string): void => {
 };
 
 function list(v: string | undefined): string[] {
-  return v === undefined ? [] : v.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  return v === undefined
+    ? []
+    : v
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '');
 }
 
 function int(name: string, v: string | undefined, fallback: number, min: number): number {
@@ -169,7 +174,9 @@ async function main(): Promise<number> {
   const modelArg = args.model ?? (smoke ? 'mobilenetv2' : 'all');
   const graphModels: readonly string[] = GRAPH_MODELS;
   const allModels = modelArg === 'all' ? [...Object.keys(configs), ...graphModels] : list(modelArg);
-  for (const m of allModels) if (!(m in configs) && !graphModels.includes(m)) throw new UsageError(`--model must be mobilenetv2, inceptionv3, mobilenetv2graph or all (got '${m}')`);
+  for (const m of allModels)
+    if (!(m in configs) && !graphModels.includes(m))
+      throw new UsageError(`--model must be mobilenetv2, inceptionv3, mobilenetv2graph or all (got '${m}')`);
   const models = allModels.filter((m) => m in configs);
   const graphSection = allModels.some((m) => graphModels.includes(m));
   const batches = smoke ? [1] : list(args.batch ?? '1,8').map((b) => int('batch', b, 1, 1));
@@ -198,7 +205,9 @@ async function main(): Promise<number> {
       warmup,
       maxTimeS: Number.isFinite(maxTimeMs) ? maxTimeMs / 1000 : null,
       smoke,
-      tfcamExports: Object.keys(tfcam).filter((k) => typeof tfcam[k] === 'function').sort(),
+      tfcamExports: Object.keys(tfcam)
+        .filter((k) => typeof tfcam[k] === 'function')
+        .sort(),
       readBack: 'every timed call ends with await data() of its main output (heatmap / logits / gradient)',
     },
     sections: [],
@@ -207,7 +216,20 @@ async function main(): Promise<number> {
   const t0 = performance.now();
   for (const backend of backends) {
     if (backend === 'webgl') {
-      const run = runInChromium({ models, small, batches, runs, warmup, maxTimeMs: Number.isFinite(maxTimeMs) ? maxTimeMs : null, only, skip, smoke, commit: results.meta['git'] as string, command: results.meta['command'] as string, swiftshader: args.swiftshader === true });
+      const run = runInChromium({
+        models,
+        small,
+        batches,
+        runs,
+        warmup,
+        maxTimeMs: Number.isFinite(maxTimeMs) ? maxTimeMs : null,
+        only,
+        skip,
+        smoke,
+        commit: results.meta['git'] as string,
+        command: results.meta['command'] as string,
+        swiftshader: args.swiftshader === true,
+      });
       results.meta['webgl'] = run.meta;
       for (const section of run.sections) process.stdout.write(`${sectionTable(section)}\n\n`);
       results.sections.push(...run.sections);
@@ -281,7 +303,9 @@ async function main(): Promise<number> {
 
   const nonFinite = results.sections.flatMap((s) => s.rows).filter((m: Measurement) => m.status === 'ok' && m.finite === false);
   const targets = evaluateTargets(results);
-  log(`${targets.filter((t) => t.verdict === 'PASS').length} targets PASS, ${targets.filter((t) => t.verdict === 'MISS').length} MISS, ${targets.filter((t) => t.verdict === 'n/a').length} n/a (speed is reported, not asserted)`);
+  log(
+    `${targets.filter((t) => t.verdict === 'PASS').length} targets PASS, ${targets.filter((t) => t.verdict === 'MISS').length} MISS, ${targets.filter((t) => t.verdict === 'n/a').length} n/a (speed is reported, not asserted)`,
+  );
   if (failures > 0 || nonFinite.length > 0) {
     log(`${failures} contender(s) failed unexpectedly`);
     return 1;

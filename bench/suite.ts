@@ -74,7 +74,13 @@ export const WASM_HEAP_BUDGET = 3.25 * 2 ** 30;
 /** tfcam's public API, loaded at run time so that functions still being written are optional. */
 export type CamFn = (model: tfl.LayersModel, input: tf.Tensor, options?: Record<string, unknown>) => tf.TensorContainer;
 
-function camContender(tfcam: Record<string, unknown>, name: string, model: tfl.LayersModel, layer: string, note: string): ContenderSpec | null {
+function camContender(
+  tfcam: Record<string, unknown>,
+  name: string,
+  model: tfl.LayersModel,
+  layer: string,
+  note: string,
+): ContenderSpec | null {
   if (!(name in tfcam) || typeof tfcam[name] !== 'function') return null;
   const fn = tfcam[name] as CamFn;
   return {
@@ -196,11 +202,24 @@ export function contenders(cfg: ModelConfig, model: tfl.LayersModel, tfcam: Reco
   const method = (name: string, layer: string | null, options: Record<string, unknown>, note: string): void => {
     if (typeof tfcam[name] !== 'function') return;
     const fn = tfcam[name] as CamFn;
-    specs.push({ id: layer === null ? name : `${name}@${layer}`, name, group: 'tfcam', layer, mayFail: false, note, make: () => ({ run: (x) => fn(model, x, { ...options, validate: false }) }) });
+    specs.push({
+      id: layer === null ? name : `${name}@${layer}`,
+      name,
+      group: 'tfcam',
+      layer,
+      mayFail: false,
+      note,
+      make: () => ({ run: (x) => fn(model, x, { ...options, validate: false }) }),
+    });
   };
   method('refineCam', cfg.layers.join('+'), { layer: cfg.layers }, `tfcam refineCam (Grad-CAM++ at ${cfg.layers.join(', ')}, product)`);
   method('fullGrad', null, {}, 'tfcam fullGrad (input gradient and every biased layer, one backward pass of the whole model)');
-  method('deepFeatureFactorization', cfg.lastBlock, { layer: cfg.lastBlock, components: 5 }, 'tfcam deepFeatureFactorization (NMF, 5 concepts, 200 iterations)');
+  method(
+    'deepFeatureFactorization',
+    cfg.lastBlock,
+    { layer: cfg.lastBlock, components: 5 },
+    'tfcam deepFeatureFactorization (NMF, 5 concepts, 200 iterations)',
+  );
   const guided = camContender(tfcam, 'guidedGradCam', model, cfg.lastBlock, 'tfcam guidedGradCam');
   if (guided !== null) specs.push(guided);
   const score = camContender(tfcam, 'scoreCam', model, cfg.scoreCamLayer, 'tfcam scoreCam (one forward pass per channel, batches of 32)');
@@ -227,7 +246,6 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)));
   return m;
 }
-
 
 /** What one suite run measures (the backend is already active). */
 export interface SuiteOptions {

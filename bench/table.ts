@@ -93,7 +93,15 @@ export function evaluateTargets(results: Results): TargetRow[] {
       const broken = !ok(o) ? `optimum ${o.status}: ${o.error ?? ''}` : null;
       if (!ok(g)) {
         const why = `gradCam ${g.status}: ${g.error ?? ''}`;
-        out.push({ ...base, target: 'gradCam / optimum (time)', layer, value: null, limit: LIMITS.timeVsOptimum, verdict: 'MISS', detail: why });
+        out.push({
+          ...base,
+          target: 'gradCam / optimum (time)',
+          layer,
+          value: null,
+          limit: LIMITS.timeVsOptimum,
+          verdict: 'MISS',
+          detail: why,
+        });
         out.push({ ...base, target: 'gradCam / optimum (peak bytes)', layer, value: null, limit: peakLimit, verdict: 'MISS', detail: why });
         continue;
       }
@@ -138,7 +146,10 @@ export function evaluateTargets(results: Results): TargetRow[] {
           value: v,
           limit: LIMITS.explainerLastBlockVsPredict,
           verdict: ok(e) ? verdict(v, LIMITS.explainerLastBlockVsPredict) : 'MISS',
-          detail: v === null ? `explainer ${e.status}: ${e.error ?? ''}` : `${fmtMs(e.medianMs)} / ${fmtMs(pr?.medianMs)}; fastest calls: ${fmtX(ratio(minMs(e), minMs(pr)))}; ${held}`,
+          detail:
+            v === null
+              ? `explainer ${e.status}: ${e.error ?? ''}`
+              : `${fmtMs(e.medianMs)} / ${fmtMs(pr?.medianMs)}; fastest calls: ${fmtX(ratio(minMs(e), minMs(pr)))}; ${held}`,
         });
       } else if (o !== undefined) {
         const v = ok(e) && ok(o) ? ratio(e.medianMs, o.medianMs) : null;
@@ -166,7 +177,10 @@ export function evaluateTargets(results: Results): TargetRow[] {
         value: v,
         limit: LIMITS.lastBlockVsPredict,
         verdict: ok(g) ? verdict(v, LIMITS.lastBlockVsPredict) : 'MISS',
-        detail: v === null ? `gradCam ${g.status}, predict ${pr.status}` : `${fmtMs(g.medianMs)} / ${fmtMs(pr.medianMs)}; fastest calls: ${fmtX(ratio(minMs(g), minMs(pr)))}`,
+        detail:
+          v === null
+            ? `gradCam ${g.status}, predict ${pr.status}`
+            : `${fmtMs(g.medianMs)} / ${fmtMs(pr.medianMs)}; fastest calls: ${fmtX(ratio(minMs(g), minMs(pr)))}`,
       });
     }
     const gg = s.rows.find((r) => r.name === 'guidedGradCam');
@@ -174,7 +188,15 @@ export function evaluateTargets(results: Results): TargetRow[] {
     if (graph) {
       // (guidedGradCam is not part of the GraphModel section)
     } else if (gg === undefined) {
-      out.push({ ...base, target: 'guidedGradCam / (predict + input gradient)', layer: s.lastBlock, value: null, limit: LIMITS.guidedVsPredictPlusInputGrad, verdict: 'n/a', detail: 'guidedGradCam was not measured in this run' });
+      out.push({
+        ...base,
+        target: 'guidedGradCam / (predict + input gradient)',
+        layer: s.lastBlock,
+        value: null,
+        limit: LIMITS.guidedVsPredictPlusInputGrad,
+        verdict: 'n/a',
+        detail: 'guidedGradCam was not measured in this run',
+      });
     } else {
       const denom = ok(pr) && ok(ig) ? pr.medianMs + ig.medianMs : null;
       const v = ok(gg) ? ratio(gg.medianMs, denom) : null;
@@ -215,7 +237,10 @@ export function evaluateTargets(results: Results): TargetRow[] {
         value: v,
         limit: LIMITS.batch8VsBatch1,
         verdict: v === null ? 'MISS' : verdict(v, LIMITS.batch8VsBatch1),
-        detail: v === null ? `gradCam ${a.status}/${b.status}` : `${fmtMs(a.medianMs)} / ${fmtMs(b.medianMs)}; fastest calls: ${fmtX(ratio(minMs(a), minMs(b)))}`,
+        detail:
+          v === null
+            ? `gradCam ${a.status}/${b.status}`
+            : `${fmtMs(a.medianMs)} / ${fmtMs(b.medianMs)}; fastest calls: ${fmtX(ratio(minMs(a), minMs(b)))}`,
       });
     }
   }
@@ -264,8 +289,10 @@ export function sectionTable(s: Section): string {
     const anchor = m.layer !== null ? row(s, `optimum@${m.layer}`) : undefined;
     // Only contenders that compute the same Grad-CAM at the same layer are compared with the optimum.
     const vsAnchor = ['gradCam', 'explainer', 'optimumAlt', 'optimumPerCall', 'kerasSplit', 'probe'].includes(m.name) ? anchor : null;
-    const tRatio = m.status === 'ok' && vsAnchor !== undefined && vsAnchor !== null && ok(vsAnchor) ? ratio(m.medianMs, vsAnchor.medianMs) : null;
-    const pRatio = m.status === 'ok' && vsAnchor !== undefined && vsAnchor !== null && ok(vsAnchor) ? ratio(m.peakBytes, vsAnchor.peakBytes) : null;
+    const tRatio =
+      m.status === 'ok' && vsAnchor !== undefined && vsAnchor !== null && ok(vsAnchor) ? ratio(m.medianMs, vsAnchor.medianMs) : null;
+    const pRatio =
+      m.status === 'ok' && vsAnchor !== undefined && vsAnchor !== null && ok(vsAnchor) ? ratio(m.peakBytes, vsAnchor.peakBytes) : null;
     const vsPredict = m.status === 'ok' && ok(predict) && m.id !== 'predict' ? ratio(m.medianMs, predict.medianMs) : null;
     const peakAt = m.peakAt === null ? '' : `peak after kernel ${m.peakAt.index + 1}/${m.peakAt.of} (${m.peakAt.name})`;
     const status = m.status === 'ok' ? peakAt : `${m.status.toUpperCase()}: ${m.error ?? ''}`;
@@ -321,8 +348,18 @@ export function kernelDiffTable(a: KernelProfile, b: KernelProfile, top = 10): s
     .map((n) => ({ n, ka: get(a, n), kb: get(b, n) }))
     .sort((x, y) => Math.abs(y.ka.ms - y.kb.ms) - Math.abs(x.ka.ms - x.kb.ms))
     .slice(0, top)
-    .map(({ n, ka, kb }) => [n, `${ka.ms.toFixed(1)} ms (${ka.count})`, `${kb.ms.toFixed(1)} ms (${kb.count})`, `${(ka.ms - kb.ms).toFixed(1)} ms`]);
-  rows.push(['total', `${(a.kernelTotalMs ?? 0).toFixed(1)} ms`, `${(b.kernelTotalMs ?? 0).toFixed(1)} ms`, `${((a.kernelTotalMs ?? 0) - (b.kernelTotalMs ?? 0)).toFixed(1)} ms`]);
+    .map(({ n, ka, kb }) => [
+      n,
+      `${ka.ms.toFixed(1)} ms (${ka.count})`,
+      `${kb.ms.toFixed(1)} ms (${kb.count})`,
+      `${(ka.ms - kb.ms).toFixed(1)} ms`,
+    ]);
+  rows.push([
+    'total',
+    `${(a.kernelTotalMs ?? 0).toFixed(1)} ms`,
+    `${(b.kernelTotalMs ?? 0).toFixed(1)} ms`,
+    `${((a.kernelTotalMs ?? 0) - (b.kernelTotalMs ?? 0)).toFixed(1)} ms`,
+  ]);
   return table(['kernel', a.id, b.id, 'difference'], rows);
 }
 
@@ -332,7 +369,9 @@ export function report(results: Results, withSections = true): string {
   if (withSections) for (const s of results.sections) parts.push(sectionTable(s));
   const targets = evaluateTargets(results);
   parts.push(`### Targets\n\n${targetsTable(targets)}`);
-  const misses = targets.filter((t) => t.verdict === 'MISS' && (t.target.startsWith('gradCam / optimum') || t.target.startsWith('explainer gradCam / optimum')));
+  const misses = targets.filter(
+    (t) => t.verdict === 'MISS' && (t.target.startsWith('gradCam / optimum') || t.target.startsWith('explainer gradCam / optimum')),
+  );
   const seen = new Set<string>();
   for (const t of misses) {
     const s = results.sections.find((x) => x.backend === t.backend && x.modelLabel === t.model && String(x.batch) === t.batch);
@@ -351,7 +390,9 @@ export function report(results: Results, withSections = true): string {
     const ig = s && row(s, 'inputGradient');
     if (s === undefined || gg === undefined || !ok(gg) || !ok(pr) || !ok(ig)) continue;
     const key = `${t.backend}/${t.model}/${t.batch}/${t.layer}`;
-    parts.push(`#### Kernel times of the profiled call: guidedGradCam vs predict + inputGradient, ${key}\n\n${kernelDiffTable(gg, mergeKernels('predict + inputGradient', [pr, ig]))}`);
+    parts.push(
+      `#### Kernel times of the profiled call: guidedGradCam vs predict + inputGradient, ${key}\n\n${kernelDiffTable(gg, mergeKernels('predict + inputGradient', [pr, ig]))}`,
+    );
   }
   return parts.join('\n\n');
 }

@@ -79,7 +79,13 @@ async function loadModel(modelPath: string): Promise<LoadedModel> {
   const json = JSON.parse(readFileSync(modelPath, 'utf8')) as tf.io.ModelJSON & { format?: unknown };
   if (!isGraphModelJson(json)) {
     const model = await loadLayersModelFromFile(modelPath);
-    return { model, kind: 'layers', about: `${model.name} (${model.layers.length} layers)`, inputShape: model.inputs[0]?.shape ?? [], dispose: () => model.dispose() };
+    return {
+      model,
+      kind: 'layers',
+      about: `${model.name} (${model.layers.length} layers)`,
+      inputShape: model.inputs[0]?.shape ?? [],
+      dispose: () => model.dispose(),
+    };
   }
   const dir = dirname(modelPath);
   const artifacts = await tf.io.getModelArtifactsForJSON(json, async (manifest) => {
@@ -88,7 +94,13 @@ async function loadModel(modelPath: string): Promise<LoadedModel> {
   });
   const model = await tfc.loadGraphModel(tf.io.fromMemory(artifacts));
   const shape = (model.inputs[0]?.shape ?? []).map((d) => (d < 0 ? null : d));
-  return { model, kind: 'graph', about: `a graph model (${listLayers(model).length} candidate layers)`, inputShape: shape, dispose: () => model.dispose() };
+  return {
+    model,
+    kind: 'graph',
+    about: `a graph model (${listLayers(model).length} candidate layers)`,
+    inputShape: shape,
+    dispose: () => model.dispose(),
+  };
 }
 
 function defaultImages(): string[] {
@@ -126,7 +138,8 @@ async function main(): Promise<void> {
   const methodName = values.method as string;
   if (!(methodName in CAM_METHODS)) fail(`unknown method '${methodName}'`);
   const backend = values.backend as string;
-  if (!['cpu', 'wasm', 'node', 'tensorflow'].includes(backend)) fail(`backend '${backend}' is not available in Node (use cpu, wasm or node)`);
+  if (!['cpu', 'wasm', 'node', 'tensorflow'].includes(backend))
+    fail(`backend '${backend}' is not available in Node (use cpu, wasm or node)`);
   const active = await useBackend(backend as 'cpu');
 
   const modelPath = resolve(values.model as string);
@@ -174,7 +187,9 @@ async function main(): Promise<void> {
   const outDir = resolve(values.out as string);
   mkdirSync(outDir, { recursive: true });
   console.log(`tfcam demo on ${active}: ${loaded.about} from ${modelPath}`);
-  console.log(`explaining ${files.length} image(s) of ${width}x${height} with ${methodName}${target === undefined ? '' : `, class ${target}`}`);
+  console.log(
+    `explaining ${files.length} image(s) of ${width}x${height} with ${methodName}${target === undefined ? '' : `, class ${target}`}`,
+  );
 
   const options: CamOptions & { onProgress?: (d: number, t: number) => void } = {
     ...(values.layer === undefined ? {} : { layer: values.layer }),
@@ -206,7 +221,13 @@ async function main(): Promise<void> {
       overlay: join(outDir, `${stem}.overlay.png`),
       guided: join(outDir, `${stem}.guided.png`),
     };
-    writePng(paths.heatmap, heat.subarray(i * plane, (i + 1) * plane).map((v) => v * 255), width, height, 1);
+    writePng(
+      paths.heatmap,
+      heat.subarray(i * plane, (i + 1) * plane).map((v) => v * 255),
+      width,
+      height,
+      1,
+    );
     writePng(paths.overlay, rgb.subarray(i * plane * 3, (i + 1) * plane * 3), width, height, 3);
     writePng(paths.guided, detail.subarray(i * plane * 3, (i + 1) * plane * 3), width, height, 3);
     const c = classes[i] as number;

@@ -229,7 +229,8 @@ const SANITY_GROUPS: Array<{ label: string; layers: string[] }> = [
 
 async function main(): Promise<void> {
   const backend = values.backend as string;
-  if (!(await tf.setBackend(backend)) || tf.getBackend() !== backend) throw new Error(`backend '${backend}' is not available (use wasm or cpu)`);
+  if (!(await tf.setBackend(backend)) || tf.getBackend() !== backend)
+    throw new Error(`backend '${backend}' is not available (use wasm or cpu)`);
   const nImages = Number(values.images);
   const curveImages = Number(values['curve-images']);
   const roadImages = Number(values['road-images']);
@@ -300,7 +301,7 @@ async function main(): Promise<void> {
     '',
     `- **Pointing game** (Zhang et al. 2016): share of images whose map maximum lies in the object box (tolerance 0).` +
       (centre ? ` The centre prior scores ${f3(centre.pointing)}: objects are placed uniformly at random.` : ''),
-    '- **Energy in box** (Score-CAM, Wang et al. 2020): share of the map\'s mass inside the box.',
+    "- **Energy in box** (Score-CAM, Wang et al. 2020): share of the map's mass inside the box.",
     '- **Average drop / Increase in confidence** (Chattopadhay et al. 2018): the softmax probability of the class on `image * map` vs the image.',
     `- **Deletion / insertion AUC** (Petsiuk et al. 2018): probability of the class while the most salient pixels are removed (to zero) or revealed (from a blur, sigma 5), ${steps} steps, on the first ${Math.min(curveImages, nImages)} images.`,
     `- **ROAD** (Rong et al. 2022, pytorch-grad-cam's \`ROADCombined\`): \`(mean LeRF - mean MoRF) / 2\` over percentiles 10..90 of the change of the class probability when the most (MoRF) or least (LeRF) relevant pixels are removed and filled by noisy linear imputation (noise 0.01, seed 0), on the first ${Math.min(roadImages, nImages)} images. Higher is better.`,
@@ -308,7 +309,12 @@ async function main(): Promise<void> {
     '- `refineCam` multiplies Grad-CAM++ maps of `relu2`, `relu3` and `relu4`; `fullGrad` uses every biased layer (no target layer); `finerCam` contrasts the class with the three closest; `randomCam` (seed 7) and `sobelCam` (edges of the image) are baselines that know nothing of the class.',
     `- † Time to compute the maps, batches of 50, on ${tf.getBackend()} in Node on the machine that ran the evaluation (indicative only).`,
     '',
-    `![Pointing game, energy in the box and ROAD of every method (bars), baselines in grey](${relative(dirname(resolve(values.out as string)), resolve(values.chart as string)).split('\\').join('/')})`,
+    `![Pointing game, energy in the box and ROAD of every method (bars), baselines in grey](${relative(
+      dirname(resolve(values.out as string)),
+      resolve(values.chart as string),
+    )
+      .split('\\')
+      .join('/')})`,
     '',
     '## Sanity check: cascading model-parameter randomisation',
     '',
@@ -340,14 +346,20 @@ async function main(): Promise<void> {
   }
   const close = (a: number, b: number): boolean => Math.abs(a - b) < 1e-4;
   const same = rows.filter(
-    (r) => !r.baseline && r.name !== 'gradCam' && gc !== undefined && (['pointing', 'energy', 'drop', 'increase', 'deletion', 'insertion'] as const).every((k) => close(r[k], gc[k])),
+    (r) =>
+      !r.baseline &&
+      r.name !== 'gradCam' &&
+      gc !== undefined &&
+      (['pointing', 'energy', 'drop', 'increase', 'deletion', 'insertion'] as const).every((k) => close(r[k], gc[k])),
   );
   if (same.length > 0) {
     notes.push(
       `- ${same.map((r) => `\`${r.name}\``).join(', ')} give${same.length === 1 ? 's' : ''} the same maps as Grad-CAM here: behind global average pooling and one dense layer,` +
         " dS/dA is the same at every position of the 8x8 grid, so HiResCAM's element-wise product and XGradCAM's activation-weighted" +
         " average reduce to Grad-CAM's channel weights" +
-        (same.some((r) => r.name === 'shapleyCam') ? ", and Shapley-CAM's second-order term is zero (the explained logit is linear in the activations)." : '.'),
+        (same.some((r) => r.name === 'shapleyCam')
+          ? ", and Shapley-CAM's second-order term is zero (the explained logit is linear in the activations)."
+          : '.'),
     );
   }
   const unmoved = sanity.filter((s) => (s.spearman[0] ?? 0) > 0.9).map((s) => `\`${s.name}\``);
@@ -373,7 +385,7 @@ async function main(): Promise<void> {
   if (drops.length > 0 && centre) {
     notes.push(
       `- Average drop is high for every map (${f1(Math.min(...drops))}-${f1(Math.max(...drops))}%, centre prior ${f1(centre.drop)}%): \`image * map\` turns the background black,` +
-        ' which the model never saw in training. Compare methods with each other and with the baselines, not with the papers\' ImageNet numbers.',
+        " which the model never saw in training. Compare methods with each other and with the baselines, not with the papers' ImageNet numbers.",
     );
   }
   const roads = rows.filter((r) => !r.baseline).map((r) => r.road);
@@ -405,7 +417,13 @@ async function main(): Promise<void> {
     [
       { title: 'Pointing game ^', values: rows.map((r) => r.pointing), min: 0, max: 1 },
       { title: 'Energy in box ^', values: rows.map((r) => r.energy), min: 0, max: 1 },
-      { title: 'ROAD combined ^', values: rows.map((r) => r.road), min: Math.min(0, ...rows.map((r) => r.road)), max: Math.max(0.05, ...rows.map((r) => r.road)), digits: 3 },
+      {
+        title: 'ROAD combined ^',
+        values: rows.map((r) => r.road),
+        min: Math.min(0, ...rows.map((r) => r.road)),
+        max: Math.max(0.05, ...rows.map((r) => r.road)),
+        digits: 3,
+      },
     ],
     chart,
   );

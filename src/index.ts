@@ -39,7 +39,15 @@ export type { CamMethodFunctions, CamMethodName } from './methods/registry.js';
 export { createCam } from './pipeline/cam.js';
 export { createExplainer, DisposedError } from './explainer/explainer.js';
 export type { Explainer, ExplainerBase, ExplainerCam, ExplainerMemory, ExplainerMethods, ExplainerOptions } from './explainer/explainer.js';
-export type { CamContext, CamFunction, CamMethod, CamMethodBase, MethodOptions, MethodSchema, MethodOptionKeys } from './pipeline/method.js';
+export type {
+  CamContext,
+  CamFunction,
+  CamMethod,
+  CamMethodBase,
+  MethodOptions,
+  MethodSchema,
+  MethodOptionKeys,
+} from './pipeline/method.js';
 export { INVALID } from './core/options.js';
 export type { OptionContext, OptionSpec } from './core/options.js';
 export { principalProjection } from './core/projection.js';

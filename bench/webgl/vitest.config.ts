@@ -7,7 +7,8 @@ import { existsSync } from 'node:fs';
 import { chromiumPath, chromiumProvider } from '../../test/setup/chromium.js';
 import { defineConfig } from 'vitest/config';
 
-if (!existsSync(chromiumPath)) throw new Error(`bench --backend webgl needs Chromium at ${chromiumPath} (apt-get install chromium, or set TFCAM_CHROMIUM)`);
+if (!existsSync(chromiumPath))
+  throw new Error(`bench --backend webgl needs Chromium at ${chromiumPath} (apt-get install chromium, or set TFCAM_CHROMIUM)`);
 const options = process.env['TFCAM_BENCH_BROWSER'];
 if (options === undefined) throw new Error('bench/webgl/vitest.config.ts is started by `npm run bench -- --backend webgl`');
 // A GPU is used where the browser finds one; `--swiftshader` (in the options) forces software WebGL2.

@@ -38,7 +38,8 @@ it('measures the benchmark suite on webgl', async () => {
   expect(tf.getBackend()).toBe('webgl');
   const gl = document.createElement('canvas').getContext('webgl2');
   const debug = gl?.getExtension('WEBGL_debug_renderer_info');
-  const renderer = gl === null || gl === undefined ? 'no WebGL2' : String(gl.getParameter(debug ? debug.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
+  const renderer =
+    gl === null || gl === undefined ? 'no WebGL2' : String(gl.getParameter(debug ? debug.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
   const run = await runSuite({
     ...o,
     backend: 'webgl',

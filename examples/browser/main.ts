@@ -19,7 +19,18 @@ import * as tf from '@tensorflow/tfjs';
 import wasmUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreadedUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
-import { applyColormap, CAM_METHODS, COLORMAP_NAMES, createExplainer, listLayers, overlay, type CamMethodName, type ColormapName, type Explainer, type ExplainerCam } from 'tfcam';
+import {
+  applyColormap,
+  CAM_METHODS,
+  COLORMAP_NAMES,
+  createExplainer,
+  listLayers,
+  overlay,
+  type CamMethodName,
+  type ColormapName,
+  type Explainer,
+  type ExplainerCam,
+} from 'tfcam';
 import { BackendError, useBackend, type BackendName, type UseBackendOptions } from 'tfcam/backend';
 import { LiveSession, centreSquare, toModelRange, type LiveStats, type PixelRange } from './live.ts';
 
@@ -196,7 +207,8 @@ async function main(): Promise<void> {
     layerSelect.innerHTML = '';
     layerSelect.add(new Option('(automatic)', ''));
     for (const l of next.layers) layerSelect.add(new Option(l, l));
-    $('model-info').textContent = `${next.kind === 'graph' ? 'GraphModel' : 'LayersModel'}, input ${next.size[0]}×${next.size[1]}, ${next.labels.length || 'unnamed'} classes, on ${backend}`;
+    $('model-info').textContent =
+      `${next.kind === 'graph' ? 'GraphModel' : 'LayersModel'}, input ${next.size[0]}×${next.size[1]}, ${next.labels.length || 'unnamed'} classes, on ${backend}`;
     if (image !== null) {
       const previous = image;
       image = tf.tidy(() => tf.image.resizeBilinear(previous, next.size, false, true));
@@ -227,7 +239,9 @@ async function main(): Promise<void> {
     });
 
   const showClasses = (probs: Float32Array | Int32Array | Uint8Array, explained: number): void => {
-    const order = Array.from(probs, (p, i) => [p, i] as const).sort((a, b) => b[0] - a[0]).slice(0, 5);
+    const order = Array.from(probs, (p, i) => [p, i] as const)
+      .sort((a, b) => b[0] - a[0])
+      .slice(0, 5);
     const list = $('classes');
     list.innerHTML = '';
     for (const [p, i] of order) {
@@ -256,7 +270,12 @@ async function main(): Promise<void> {
       const cam = bound(name)(input, camOptions(chosenClass));
       const painted = tf.tidy(() => [
         applyColormap(cam.heatmap, settings().colormap),
-        overlay(image as tf.Tensor3D, cam.heatmap, { alpha: settings().alpha, colormap: settings().colormap, imageRange: '0-255', validate: false }),
+        overlay(image as tf.Tensor3D, cam.heatmap, {
+          alpha: settings().alpha,
+          colormap: settings().colormap,
+          imageRange: '0-255',
+          validate: false,
+        }),
       ]);
       await tf.browser.toPixels(painted[0] as tf.Tensor3D, views[1] as HTMLCanvasElement);
       await tf.browser.toPixels(painted[1] as tf.Tensor3D, views[2] as HTMLCanvasElement);
@@ -295,7 +314,12 @@ async function main(): Promise<void> {
       try {
         const t0 = performance.now();
         const cam = bound(name)(input, camOptions(chosenClass));
-        const painted = overlay(image, cam.heatmap, { alpha: settings().alpha, colormap: settings().colormap, imageRange: '0-255', validate: false });
+        const painted = overlay(image, cam.heatmap, {
+          alpha: settings().alpha,
+          colormap: settings().colormap,
+          imageRange: '0-255',
+          validate: false,
+        });
         await tf.browser.toPixels(painted, canvas);
         const ms = performance.now() - t0;
         caption.textContent = `${name} · ${ms.toFixed(0)} ms`;
@@ -356,7 +380,16 @@ async function main(): Promise<void> {
     };
     // Its own explainer: stop() disposes it with everything else the session made.
     const explainer = createExplainer(model as ExplainableArg);
-    live = new LiveSession(video, $<HTMLCanvasElement>('live'), explainer, predict, loaded.size, settings().range, () => ({ ...settings(), explain: liveExplain.checked }), showLive);
+    live = new LiveSession(
+      video,
+      $<HTMLCanvasElement>('live'),
+      explainer,
+      predict,
+      loaded.size,
+      settings().range,
+      () => ({ ...settings(), explain: liveExplain.checked }),
+      showLive,
+    );
     live.start();
     $('live-mode').textContent = liveExplain.checked ? `explain (${settings().method})` : 'predict only';
     $<HTMLButtonElement>('live-stop').disabled = false;

@@ -22,8 +22,11 @@ import { PNG } from 'pngjs';
 import { gradCam, overlay } from 'tfcam';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const [imagePath = join(repo, 'examples', 'images', 'star-1.png'), modelPath = join(repo, 'models', 'shapes', 'model.json'), outPath = 'overlay.png'] =
-  process.argv.slice(2);
+const [
+  imagePath = join(repo, 'examples', 'images', 'star-1.png'),
+  modelPath = join(repo, 'models', 'shapes', 'model.json'),
+  outPath = 'overlay.png',
+] = process.argv.slice(2);
 
 /**
  * Loads a tfjs layers model (model.json and its weight files) from disk without tfjs-node: tfjs'

@@ -83,12 +83,18 @@ function hsv(h: number, s: number, v: number): Rgb {
   const q = v * (1 - f * s);
   const t = v * (1 - (1 - f) * s);
   switch (i % 6) {
-    case 0: return [v, t, p];
-    case 1: return [q, v, p];
-    case 2: return [p, v, t];
-    case 3: return [p, q, v];
-    case 4: return [t, p, v];
-    default: return [v, p, q];
+    case 0:
+      return [v, t, p];
+    case 1:
+      return [q, v, p];
+    case 2:
+      return [p, v, t];
+    case 3:
+      return [p, q, v];
+    case 4:
+      return [t, p, v];
+    default:
+      return [v, p, q];
   }
 }
 
@@ -211,7 +217,12 @@ function clutter(rng: Rng, rgb: Float32Array, size: number): void {
       const t = Math.min(1, Math.max(0, ((x - xa) * vx + (y - ya) * vy) / l2));
       return (x - xa - t * vx) ** 2 + (y - ya - t * vy) ** 2 <= (width / 2) ** 2;
     };
-    paint(rgb, size, inside, colour, uniform(rng, 0.5, 1), [Math.min(xa, xb) - 2, Math.min(ya, yb) - 2, Math.max(xa, xb) + 2, Math.max(ya, yb) + 2]);
+    paint(rgb, size, inside, colour, uniform(rng, 0.5, 1), [
+      Math.min(xa, xb) - 2,
+      Math.min(ya, yb) - 2,
+      Math.max(xa, xb) + 2,
+      Math.max(ya, yb) + 2,
+    ]);
   }
   const dots = randInt(rng, 6, 13);
   for (let k = 0; k < dots; k++) {
@@ -219,7 +230,12 @@ function clutter(rng: Rng, rgb: Float32Array, size: number): void {
     const y = uniform(rng, 0, size);
     const rr = uniform(rng, 0.8, 2.2);
     const colour = hsv(rng(), uniform(rng, 0, 1), uniform(rng, 0, 1));
-    paint(rgb, size, (px, py) => (px - x) ** 2 + (py - y) ** 2 <= rr * rr, colour, uniform(rng, 0.5, 1), [x - rr - 1, y - rr - 1, x + rr + 1, y + rr + 1]);
+    paint(rgb, size, (px, py) => (px - x) ** 2 + (py - y) ** 2 <= rr * rr, colour, uniform(rng, 0.5, 1), [
+      x - rr - 1,
+      y - rr - 1,
+      x + rr + 1,
+      y + rr + 1,
+    ]);
   }
 }
 
@@ -249,7 +265,8 @@ export function generateShapes(count: number, seed: number, options: ShapesOptio
     const cy = uniform(rng, r + 1, size - r - 1);
     const theta = cls === 'circle' ? 0 : uniform(rng, -0.35, 0.35);
     // Bright or dark saturated colours stand out from the muted background.
-    const colour = rng() < 0.7 ? hsv(rng(), uniform(rng, 0.6, 1), uniform(rng, 0.85, 1)) : hsv(rng(), uniform(rng, 0.3, 1), uniform(rng, 0, 0.12));
+    const colour =
+      rng() < 0.7 ? hsv(rng(), uniform(rng, 0.6, 1), uniform(rng, 0.85, 1)) : hsv(rng(), uniform(rng, 0.3, 1), uniform(rng, 0, 0.12));
     const coverage = new Float32Array(size * size);
     paint(rgb, size, shapeTest(cls, cx, cy, r, theta), colour, 1, [cx - r - 1, cy - r - 1, cx + r + 1, cy + r + 1], coverage);
     let y0 = size;

@@ -112,7 +112,10 @@ async function saveModel(model: tfl.LayersModel, dir: string, metadata: object):
     }),
   );
   // Arrays of numbers on one line.
-  const text = JSON.stringify(metadata, null, 2).replace(/\[\s+([-\d.,\s]+?)\s+\]/g, (_, inner: string) => `[${inner.split(/,\s*/).join(', ')}]`);
+  const text = JSON.stringify(metadata, null, 2).replace(
+    /\[\s+([-\d.,\s]+?)\s+\]/g,
+    (_, inner: string) => `[${inner.split(/,\s*/).join(', ')}]`,
+  );
   writeFileSync(join(dir, 'metadata.json'), `${text}\n`);
   return bytes;
 }
@@ -135,7 +138,13 @@ function writeSamples(dir: string, model: tfl.LayersModel): void {
     const png = new PNG({ width: IMAGE_SIZE, height: IMAGE_SIZE });
     png.data = Buffer.from(Uint8ClampedArray.from(d.images.subarray(n * px, (n + 1) * px), (v) => v * 255).buffer);
     writeFileSync(join(dir, file), PNG.sync.write(png, { colorType: 2, inputColorType: 2 }));
-    index.push({ file, class: name, classIndex: label, box: [...(d.boxes[n] as number[])], predicted: SHAPE_CLASSES[predicted[n] as number] as string });
+    index.push({
+      file,
+      class: name,
+      classIndex: label,
+      box: [...(d.boxes[n] as number[])],
+      predicted: SHAPE_CLASSES[predicted[n] as number] as string,
+    });
   }
   index.sort((a, b) => a.classIndex - b.classIndex || a.file.localeCompare(b.file));
   // One line per image keeps the index readable.
@@ -175,7 +184,8 @@ async function main(): Promise<void> {
   const log: Array<{ epoch: number; loss: number; trainAccuracy: number; validationAccuracy: number; seconds: number }> = [];
   for (let epoch = 0; epoch < epochs; epoch++) {
     // Step decay: 3e-3, then 1e-3 for the second half, 3e-4 for the last epoch.
-    (optimizer as unknown as { learningRate: number }).learningRate = epoch === epochs - 1 && epochs > 2 ? 3e-4 : epoch >= epochs / 2 ? 1e-3 : 3e-3;
+    (optimizer as unknown as { learningRate: number }).learningRate =
+      epoch === epochs - 1 && epochs > 2 ? 3e-4 : epoch >= epochs / 2 ? 1e-3 : 3e-3;
     let lossSum = 0;
     let accSum = 0;
     let n = 0;
@@ -192,7 +202,13 @@ async function main(): Promise<void> {
     const validationAccuracy = accuracy(model, validation);
     const seconds = (performance.now() - t0) / 1000;
     const r4 = (v: number): number => Math.round(v * 1e4) / 1e4;
-    log.push({ epoch: epoch + 1, loss: r4(lossSum / n), trainAccuracy: r4(accSum / n), validationAccuracy: r4(validationAccuracy), seconds: Math.round(seconds) });
+    log.push({
+      epoch: epoch + 1,
+      loss: r4(lossSum / n),
+      trainAccuracy: r4(accSum / n),
+      validationAccuracy: r4(validationAccuracy),
+      seconds: Math.round(seconds),
+    });
     console.log(
       `epoch ${epoch + 1}/${epochs}: loss ${(lossSum / n).toFixed(4)}, train acc ${(accSum / n).toFixed(4)}, ` +
         `held-out acc ${validationAccuracy.toFixed(4)} (${seconds.toFixed(0)} s)`,
@@ -201,13 +217,16 @@ async function main(): Promise<void> {
   const beforeRecalibration = accuracy(model, validation);
   recalibrateBatchNorm(model, generateShapes(1000, TRAIN_SEED + seed * 100_000 + 999));
   const recalibrated = accuracy(model, validation);
-  console.log(`BatchNorm statistics recalibrated on 1000 training images: held-out acc ${beforeRecalibration.toFixed(4)} -> ${recalibrated.toFixed(4)}`);
+  console.log(
+    `BatchNorm statistics recalibrated on 1000 training images: held-out acc ${beforeRecalibration.toFixed(4)} -> ${recalibrated.toFixed(4)}`,
+  );
   const evalAccuracy = accuracy(model, generateShapes(1000, EVAL_SEED));
   const seconds = (performance.now() - t0) / 1000;
   const out = resolve(values.out as string);
   const bytes = await saveModel(model, out, {
     name: 'shapes_cnn',
-    description: 'A small CNN classifying one shape on a cluttered background; trained by scripts/shapes/train.ts on the synthetic data of scripts/shapes/dataset.ts.',
+    description:
+      'A small CNN classifying one shape on a cluttered background; trained by scripts/shapes/train.ts on the synthetic data of scripts/shapes/dataset.ts.',
     classes: SHAPE_CLASSES,
     input: { shape: [IMAGE_SIZE, IMAGE_SIZE, 3], range: [0, 1], preprocessing: 'RGB pixels / 255' },
     output: 'softmax probabilities over classes',
@@ -222,7 +241,12 @@ async function main(): Promise<void> {
       log,
       batchNorm: 'moving statistics recalibrated exactly on 1000 training images after training',
     },
-    heldOutAccuracy: { validation: Math.round(recalibrated * 1e4) / 1e4, eval: Math.round(evalAccuracy * 1e4) / 1e4, evalSeed: EVAL_SEED, images: 1000 },
+    heldOutAccuracy: {
+      validation: Math.round(recalibrated * 1e4) / 1e4,
+      eval: Math.round(evalAccuracy * 1e4) / 1e4,
+      evalSeed: EVAL_SEED,
+      images: 1000,
+    },
   });
   console.log(`held-out accuracy (eval split, 1000 images): ${evalAccuracy.toFixed(4)}`);
   console.log(`saved ${out} (${model.countParams()} parameters, ${(bytes / 1024).toFixed(0)} KiB of weights) in ${seconds.toFixed(0)} s`);

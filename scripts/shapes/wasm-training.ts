@@ -44,12 +44,32 @@ export function registerWasmTrainingKernels(): void {
         const a = attrs as unknown as ConvAttrs & { filterShape: [number, number, number, number] };
         if (a.dataFormat !== 'NHWC') throw new Error('Conv2DBackpropFilter (wasm, training script): NHWC only');
         const info = tf.backend_util.computeConv2DInfo(
-          x.shape as [number, number, number, number], a.filterShape, a.strides, 1, a.pad, a.dimRoundingMode, false, 'channelsLast');
+          x.shape as [number, number, number, number],
+          a.filterShape,
+          a.strides,
+          1,
+          a.pad,
+          a.dimRoundingMode,
+          false,
+          'channelsLast',
+        );
         const { top, bottom, left, right } = info.padInfo;
         // dW[kh, kw, ci, co] = sum_{b,i,j} x[b, i*s + kh - top, j*s + kw - left, ci] dy[b, i, j, co]:
         // a convolution over (i, j) of x as [ci, H, W, b] with dy as the filter [Ho, Wo, b, co].
         const xT = kernel('Transpose')({ inputs: { x }, backend, attrs: { perm: [3, 1, 2, 0] } });
-        const xP = kernel('PadV2')({ inputs: { x: xT }, backend, attrs: { paddings: [[0, 0], [top, bottom], [left, right], [0, 0]], constantValue: 0 } });
+        const xP = kernel('PadV2')({
+          inputs: { x: xT },
+          backend,
+          attrs: {
+            paddings: [
+              [0, 0],
+              [top, bottom],
+              [left, right],
+              [0, 0],
+            ],
+            constantValue: 0,
+          },
+        });
         const dyT = kernel('Transpose')({ inputs: { x: dy }, backend, attrs: { perm: [1, 2, 0, 3] } });
         const conv = kernel('Conv2D')({
           inputs: { x: xP, filter: dyT },
@@ -60,7 +80,11 @@ export function registerWasmTrainingKernels(): void {
         const sliced =
           conv.shape[1] === kh && conv.shape[2] === kw
             ? conv
-            : kernel('Slice')({ inputs: { x: conv }, backend, attrs: { begin: [0, 0, 0, 0], size: [conv.shape[0], kh, kw, conv.shape[3]] } });
+            : kernel('Slice')({
+                inputs: { x: conv },
+                backend,
+                attrs: { begin: [0, 0, 0, 0], size: [conv.shape[0], kh, kw, conv.shape[3]] },
+              });
         const out = kernel('Transpose')({ inputs: { x: sliced }, backend, attrs: { perm: [1, 2, 0, 3] } });
         disposeAll(backend, [xT, xP, dyT, conv, sliced]);
         return out;
@@ -93,8 +117,24 @@ export function registerWasmTrainingKernels(): void {
         const pr = w - (wo as number) + kw - 1 - pl;
         const rev = kernel('Reverse')({ inputs: { x: filter }, backend, attrs: { dims: [0, 1] } });
         const fT = kernel('Transpose')({ inputs: { x: rev }, backend, attrs: { perm: [0, 1, 3, 2] } });
-        const dyP = kernel('PadV2')({ inputs: { x: dy }, backend, attrs: { paddings: [[0, 0], [pt, pb], [pl, pr], [0, 0]], constantValue: 0 } });
-        const out = kernel('Conv2D')({ inputs: { x: dyP, filter: fT }, backend, attrs: { strides: [1, 1], pad: 'valid', dataFormat: 'NHWC', dilations: [1, 1] } });
+        const dyP = kernel('PadV2')({
+          inputs: { x: dy },
+          backend,
+          attrs: {
+            paddings: [
+              [0, 0],
+              [pt, pb],
+              [pl, pr],
+              [0, 0],
+            ],
+            constantValue: 0,
+          },
+        });
+        const out = kernel('Conv2D')({
+          inputs: { x: dyP, filter: fT },
+          backend,
+          attrs: { strides: [1, 1], pad: 'valid', dataFormat: 'NHWC', dilations: [1, 1] },
+        });
         disposeAll(backend, [rev, fT, dyP]);
         return out;
       },
@@ -120,7 +160,11 @@ export function registerWasmTrainingKernels(): void {
         // 2x2/2 windows: route dy to the window cells equal to the window's maximum (nearest-neighbour
         // upsampling of the pooled output and of dy lines each cell up with its window).
         const up = (t: tf.TensorInfo): tf.TensorInfo =>
-          kernel('ResizeNearestNeighbor')({ inputs: { images: t }, backend, attrs: { size: [h, w], alignCorners: false, halfPixelCenters: false } });
+          kernel('ResizeNearestNeighbor')({
+            inputs: { images: t },
+            backend,
+            attrs: { size: [h, w], alignCorners: false, halfPixelCenters: false },
+          });
         const yUp = up(output);
         const dyUp = up(dy);
         const eq = kernel('Equal')({ inputs: { a: input, b: yUp }, backend, attrs: {} });

@@ -16,4 +16,8 @@ if (unknown.length > 0) {
 }
 const names = (asked.length > 0 ? asked : TEST_MODEL_NAMES) as TestModelName[];
 const paths = await ensureTestModels(names, (line) => console.log(line));
-names.forEach((n, i) => console.log(`${n.padEnd(18)} ${(statSync(paths[i] as string).size / 1024).toFixed(0).padStart(5)} KiB model.json  ${TEST_MODELS[n].about}\n${''.padEnd(19)}${paths[i]}`));
+names.forEach((n, i) =>
+  console.log(
+    `${n.padEnd(18)} ${(statSync(paths[i] as string).size / 1024).toFixed(0).padStart(5)} KiB model.json  ${TEST_MODELS[n].about}\n${''.padEnd(19)}${paths[i]}`,
+  ),
+);

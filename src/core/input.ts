@@ -72,7 +72,12 @@ function inputList(fn: string, inputs: readonly TensorInfo[], input: unknown): {
 }
 
 /** Checks one tensor against one model input; returns whether it has a batch axis and its batch. */
-function checkOne(fn: string, argument: string, expectedShape: ReadonlyArray<number | null>, x: unknown): { batched: boolean; batch: number } {
+function checkOne(
+  fn: string,
+  argument: string,
+  expectedShape: ReadonlyArray<number | null>,
+  x: unknown,
+): { batched: boolean; batch: number } {
   const inner = expectedShape.slice(1);
   const wanted = `[batch, ${dims(inner).slice(1)}`;
   if (!isTensor(x)) {
@@ -85,7 +90,13 @@ function checkOne(fn: string, argument: string, expectedShape: ReadonlyArray<num
     });
   }
   if (x.isDisposed) {
-    throw new InputError({ fn, argument, expected: 'must be a live tensor', got: 'a disposed tensor', fix: 'Do not dispose the input (or call outside the tf.tidy that disposed it).' });
+    throw new InputError({
+      fn,
+      argument,
+      expected: 'must be a live tensor',
+      got: 'a disposed tensor',
+      fix: 'Do not dispose the input (or call outside the tf.tidy that disposed it).',
+    });
   }
   const batched = x.rank === expectedShape.length;
   if (!batched && x.rank !== expectedShape.length - 1) {
@@ -120,10 +131,22 @@ function checkOne(fn: string, argument: string, expectedShape: ReadonlyArray<num
   }
   const batch = batched ? (x.shape[0] as number) : 1;
   if (batch === 0) {
-    throw new InputError({ fn, argument, expected: 'must hold at least one example', got: describeValue(x), fix: 'Pass a non-empty batch.' });
+    throw new InputError({
+      fn,
+      argument,
+      expected: 'must hold at least one example',
+      got: describeValue(x),
+      fix: 'Pass a non-empty batch.',
+    });
   }
   if (x.dtype === 'string' || x.dtype === 'complex64') {
-    throw new InputError({ fn, argument, expected: 'must be a numeric tensor (float32, int32 or bool)', got: describeValue(x), fix: 'Decode the data to numbers first.' });
+    throw new InputError({
+      fn,
+      argument,
+      expected: 'must be a numeric tensor (float32, int32 or bool)',
+      got: describeValue(x),
+      fix: 'Decode the data to numbers first.',
+    });
   }
   return { batched, batch };
 }

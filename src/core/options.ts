@@ -106,9 +106,7 @@ export function parseOptions<S extends Schema>(schema: S, options: unknown, ctx:
   const given = (options ?? {}) as Record<string, unknown>;
   for (const key of Object.keys(given)) {
     if (Object.prototype.hasOwnProperty.call(schema, key)) continue;
-    const near = known
-      .map((k) => [k, distance(key.toLowerCase(), k.toLowerCase())] as const)
-      .sort((a, b) => a[1] - b[1])[0];
+    const near = known.map((k) => [k, distance(key.toLowerCase(), k.toLowerCase())] as const).sort((a, b) => a[1] - b[1])[0];
     const hint = near !== undefined && near[1] <= 3 ? `Did you mean '${near[0]}'? ` : '';
     throw new OptionError({
       fn,
@@ -135,7 +133,12 @@ export function parseOptions<S extends Schema>(schema: S, options: unknown, ctx:
         argument: `options.${key}`,
         expected: `must be ${resolve(spec.accepts, specCtx)}`,
         got: describeValue(value),
-        fix: spec.fix !== undefined ? resolve(spec.fix, specCtx) : dflt === undefined ? 'Omit it, or pass a valid value.' : `Omit it for the default (${describeDefault(dflt)}).`,
+        fix:
+          spec.fix !== undefined
+            ? resolve(spec.fix, specCtx)
+            : dflt === undefined
+              ? 'Omit it, or pass a valid value.'
+              : `Omit it for the default (${describeDefault(dflt)}).`,
       });
     }
     out[key] = parsed;
@@ -163,7 +166,11 @@ export function integerOption<D extends number | undefined>(
       extra.accepts ??
       ((ctx) => {
         const hi = resolve(max, ctx);
-        return hi >= Number.MAX_SAFE_INTEGER ? (min === 1 ? 'a positive integer' : `an integer >= ${min}`) : `an integer in [${min}, ${hi}]`;
+        return hi >= Number.MAX_SAFE_INTEGER
+          ? min === 1
+            ? 'a positive integer'
+            : `an integer >= ${min}`
+          : `an integer in [${min}, ${hi}]`;
       }),
     default: dflt,
     fix: extra.fix,
@@ -177,8 +184,7 @@ export function numberOption(dflt: number, min: number, minExclusive: boolean, m
   return {
     accepts: `a finite number ${range}`,
     default: dflt,
-    check: (v) =>
-      typeof v === 'number' && Number.isFinite(v) && (minExclusive ? v > min : v >= min) && v <= max ? v : INVALID,
+    check: (v) => (typeof v === 'number' && Number.isFinite(v) && (minExclusive ? v > min : v >= min) && v <= max ? v : INVALID),
   };
 }
 

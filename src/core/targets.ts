@@ -26,10 +26,7 @@ export type TargetOption =
   | { kind: 'function'; fn: TargetFunction };
 
 /** A target checked against the batch and the output: what the runner scores. */
-export type NormalizedTarget =
-  | { kind: 'argmax' }
-  | { kind: 'indices'; indices: number[] }
-  | { kind: 'function'; fn: TargetFunction };
+export type NormalizedTarget = { kind: 'argmax' } | { kind: 'indices'; indices: number[] } | { kind: 'function'; fn: TargetFunction };
 
 /** The `target` option's spec: a class index, an array of them, or a function. */
 export const targetOption: OptionSpec<TargetOption> = {
@@ -151,7 +148,10 @@ export function pickScores(fn: string, target: NormalizedTarget, output: tf.Tens
   requireClasses(fn, target, output);
   const numClasses = output.shape[1] as number;
   if (target.kind === 'argmax') {
-    return { scores: tf.sum(tf.mul(output, argMaxMask(output as tf.Tensor2D)), 1) as tf.Tensor1D, classIndex: tf.argMax(output, 1) as tf.Tensor1D };
+    return {
+      scores: tf.sum(tf.mul(output, argMaxMask(output as tf.Tensor2D)), 1) as tf.Tensor1D,
+      classIndex: tf.argMax(output, 1) as tf.Tensor1D,
+    };
   }
   target.indices.forEach((c) => checkIndex(fn, c, numClasses));
   const classIndex = tf.tensor1d(target.indices, 'int32');

@@ -64,7 +64,13 @@ export function checkTensor(fn: string, argument: string, x: unknown, req: Tenso
     });
   }
   if (x.size === 0) {
-    throw new InputError({ fn, argument, expected: 'must not be empty', got: describeValue(x), fix: 'Pass a tensor with at least one pixel (and one example).' });
+    throw new InputError({
+      fn,
+      argument,
+      expected: 'must not be empty',
+      got: describeValue(x),
+      fix: 'Pass a tensor with at least one pixel (and one example).',
+    });
   }
   return x;
 }

@@ -280,7 +280,8 @@ export function createExplainer(model: CamModel, options?: ExplainerOptions): Ex
     const runner = camRunnerOf(cam);
     // A method composed from other CAM functions (not made by createCam) runs as its one-shot
     // function, with the shared CAM options as defaults.
-    const run = runner?.run ?? ((_s: Session, m: unknown, input: unknown, o: unknown) => (cam as (...args: unknown[]) => unknown)(m, input, o));
+    const run =
+      runner?.run ?? ((_s: Session, m: unknown, input: unknown, o: unknown) => (cam as (...args: unknown[]) => unknown)(m, input, o));
     methods[name] = bind(name, runner?.schema ?? CAM_OPTIONS, run);
   }
   const explainer = {

@@ -60,19 +60,22 @@ export type GuidedResult<G extends tf.Tensor = tf.Tensor, I extends tf.Tensor = 
 };
 
 /** The result of {@link guidedGradCam}: the product, plus the Grad-CAM map it was made with. */
-export type GuidedGradCamResult<G extends tf.Tensor = tf.Tensor, H extends tf.Tensor = tf.Tensor, I extends tf.Tensor = tf.Tensor> =
-  GuidedResult<G, I> & {
-    /** The resized, normalised Grad-CAM map: `[H,W]` or `[B,H,W]` in [0, 1]. */
-    heatmap: H;
-    /**
-     * The explained model output as `model.predict` returns it (softmax/sigmoid included), from the
-     * same forward pass: `[B, ...]`, or without the batch axis for one image (see
-     * {@link CamResult.output}).
-     */
-    output: tf.Tensor;
-    /** The Grad-CAM layer's path. */
-    layer: string;
-  };
+export type GuidedGradCamResult<
+  G extends tf.Tensor = tf.Tensor,
+  H extends tf.Tensor = tf.Tensor,
+  I extends tf.Tensor = tf.Tensor,
+> = GuidedResult<G, I> & {
+  /** The resized, normalised Grad-CAM map: `[H,W]` or `[B,H,W]` in [0, 1]. */
+  heatmap: H;
+  /**
+   * The explained model output as `model.predict` returns it (softmax/sigmoid included), from the
+   * same forward pass: `[B, ...]`, or without the batch axis for one image (see
+   * {@link CamResult.output}).
+   */
+  output: tf.Tensor;
+  /** The Grad-CAM layer's path. */
+  layer: string;
+};
 
 const GUIDED_OPTIONS = schemaFor<GuidedOptions>()({
   target: targetOption,
@@ -147,7 +150,12 @@ export function guidedBackpropIn(session: Session | null, model: unknown, input:
   const split = call.model.split(fn, call.model.resolveInput(o.inputIndex ?? call.model.imageInput), o.outputIndex);
   return tf.tidy(() => {
     const prepared = prepareInput(fn, call.input, o.validate);
-    const pass = runPass(fn, split, prepared.tensors, call.target, { gradients: true, logits: o.logits, guided: true, kernels: session?.kernels });
+    const pass = runPass(fn, split, prepared.tensors, call.target, {
+      gradients: true,
+      logits: o.logits,
+      guided: true,
+      kernels: session?.kernels,
+    });
     const squeeze = (t: tf.Tensor): tf.Tensor => (call.input.batched ? t : tf.squeeze(t, [0]));
     return { gradients: squeeze(pass.gradients as tf.Tensor), classIndex: squeeze(pass.classIndex), score: squeeze(pass.scores) };
   }) as unknown as GuidedResult;
@@ -223,13 +231,23 @@ export function guidedGradCamIn(session: Session | null, model: unknown, input: 
     // the usual case at a last conv block): dS/dA of the guided pass *is* Grad-CAM's, tapped there.
     const layer = call.layers.length === 1 && !o.augSmooth ? (call.layers[0] as (typeof call.layers)[number]) : null;
     const layerSplit = layer === null ? null : call.model.split(fn, layer, o.outputIndex);
-    const tap = layerSplit !== null && !layerSplit.guidedRuleAbove ? layer ?? undefined : undefined;
-    const guided = runPass(fn, inputSplit, prepared.tensors, call.target, { gradients: true, logits: o.logits, guided: true, tap, kernels: session?.kernels });
+    const tap = layerSplit !== null && !layerSplit.guidedRuleAbove ? (layer ?? undefined) : undefined;
+    const guided = runPass(fn, inputSplit, prepared.tensors, call.target, {
+      gradients: true,
+      logits: o.logits,
+      guided: true,
+      tap,
+      kernels: session?.kernels,
+    });
     const atLayer = tap === undefined || layerSplit === null ? null : passAtTap(guided, layerSplit, tap);
-    const cam: BatchResult = atLayer !== null ? layerMaps(method, call, prepared.tensors, () => atLayer) : camBatch(method, call, prepared.tensors);
+    const cam: BatchResult =
+      atLayer !== null ? layerMaps(method, call, prepared.tensors, () => atLayer) : camBatch(method, call, prepared.tensors);
     const product = tf.mul(guided.gradients as tf.Tensor, tf.expandDims(cam.heatmap, -1));
     const output = predictedOutput(call, guided.output);
-    const r = unbatchResult({ heatmap: cam.heatmap, classIndex: guided.classIndex, score: guided.scores, output, layer: cam.layer }, call.input.batched);
+    const r = unbatchResult(
+      { heatmap: cam.heatmap, classIndex: guided.classIndex, score: guided.scores, output, layer: cam.layer },
+      call.input.batched,
+    );
     return {
       gradients: call.input.batched ? product : tf.squeeze(product, [0]),
       heatmap: r.heatmap,

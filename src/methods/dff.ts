@@ -128,7 +128,11 @@ const OPTIONS = schemaFor<DeepFeatureFactorizationOptions>()({
  * tf.dispose(dff);
  * ```
  */
-export function deepFeatureFactorization(model: CamModel, input: CamInput, options?: DeepFeatureFactorizationOptions): DeepFeatureFactorizationResult {
+export function deepFeatureFactorization(
+  model: CamModel,
+  input: CamInput,
+  options?: DeepFeatureFactorizationOptions,
+): DeepFeatureFactorizationResult {
   const fn = 'deepFeatureFactorization';
   const m = explainableModel(fn, model);
   const o = parseOptions(OPTIONS, options, optionContext(fn, m));
@@ -137,7 +141,13 @@ export function deepFeatureFactorization(model: CamModel, input: CamInput, optio
   const split = m.split(fn, layer, o.outputIndex);
   const size = mapSize(fn, o.resize, checked, [layer]);
   if (layer.shape.length !== 4) {
-    throw new OptionError({ fn, argument: 'options.layer', expected: 'must be a rank-4 layer [B, h, w, C]', got: `a layer of shape [${layer.shape.join(', ')}]`, fix: 'Pick a convolutional layer.' });
+    throw new OptionError({
+      fn,
+      argument: 'options.layer',
+      expected: 'must be a rank-4 layer [B, h, w, C]',
+      got: `a layer of shape [${layer.shape.join(', ')}]`,
+      fix: 'Pick a convolutional layer.',
+    });
   }
   const k = o.components;
   const result = tf.tidy(() => {

@@ -26,7 +26,13 @@ export type FinerCamOptions<O extends CamOptions = CamOptions> = O & {
 function baseOf(fn: string, base: unknown): CamFunction {
   if (base === undefined) return gradCam as CamFunction;
   if (typeof base !== 'function') {
-    throw new OptionError({ fn, argument: 'options.baseMethod', expected: 'must be a CAM method (e.g. gradCam, layerCam)', got: describeValue(base), fix: 'Omit it for gradCam.' });
+    throw new OptionError({
+      fn,
+      argument: 'options.baseMethod',
+      expected: 'must be a CAM method (e.g. gradCam, layerCam)',
+      got: describeValue(base),
+      fix: 'Omit it for gradCam.',
+    });
   }
   return base as CamFunction;
 }
@@ -62,8 +68,16 @@ function baseOf(fn: string, base: unknown): CamFunction {
  * const lc = finerCam(model, image, { baseMethod: layerCam, target: 12 });
  * ```
  */
-export function finerCam<O extends CamOptions = CamOptions>(model: CamModel, input: tf.Tensor3D, options?: FinerCamOptions<O>): CamResultSingle;
-export function finerCam<O extends CamOptions = CamOptions>(model: CamModel, input: tf.Tensor4D, options?: FinerCamOptions<O>): CamResultBatch;
+export function finerCam<O extends CamOptions = CamOptions>(
+  model: CamModel,
+  input: tf.Tensor3D,
+  options?: FinerCamOptions<O>,
+): CamResultSingle;
+export function finerCam<O extends CamOptions = CamOptions>(
+  model: CamModel,
+  input: tf.Tensor4D,
+  options?: FinerCamOptions<O>,
+): CamResultBatch;
 export function finerCam<O extends CamOptions = CamOptions>(model: CamModel, input: CamInput, options?: FinerCamOptions<O>): CamResult;
 export function finerCam(model: CamModel, input: CamInput, options?: FinerCamOptions): CamResult {
   const fn = 'finerCam';
@@ -89,8 +103,8 @@ export function finerCam(model: CamModel, input: CamInput, options?: FinerCamOpt
       const out = batched ? r.output : tf.expandDims(r.output, 0);
       const best = tf.cast(tf.argMax(tf.reshape(out, [out.shape[0] as number, -1]), 1), 'int32');
       cls = batched ? best : tf.squeeze(best, [0]);
-    }
-    else if (typeof classIndex === 'number') cls = batched ? tf.fill([r.heatmap.shape[0] as number], classIndex, 'int32') : tf.scalar(classIndex, 'int32');
+    } else if (typeof classIndex === 'number')
+      cls = batched ? tf.fill([r.heatmap.shape[0] as number], classIndex, 'int32') : tf.scalar(classIndex, 'int32');
     else cls = batched ? tf.tensor1d([...classIndex], 'int32') : tf.scalar(classIndex[0] as number, 'int32');
     return { ...r, classIndex: cls } as unknown as tf.TensorContainer;
   }) as unknown as CamResult;

@@ -50,17 +50,37 @@ export type RefineCamOptions<O extends CamOptions = CamOptions> = O & {
  * const { heatmap } = refineCam(model, image, { layer: ['block3_conv3', 'block4_conv3', 'block5_conv3'] });
  * ```
  */
-export function refineCam<O extends CamOptions = CamOptions>(model: CamModel, input: tf.Tensor3D, options?: RefineCamOptions<O>): CamResultSingle;
-export function refineCam<O extends CamOptions = CamOptions>(model: CamModel, input: tf.Tensor4D, options?: RefineCamOptions<O>): CamResultBatch;
+export function refineCam<O extends CamOptions = CamOptions>(
+  model: CamModel,
+  input: tf.Tensor3D,
+  options?: RefineCamOptions<O>,
+): CamResultSingle;
+export function refineCam<O extends CamOptions = CamOptions>(
+  model: CamModel,
+  input: tf.Tensor4D,
+  options?: RefineCamOptions<O>,
+): CamResultBatch;
 export function refineCam<O extends CamOptions = CamOptions>(model: CamModel, input: CamInput, options?: RefineCamOptions<O>): CamResult;
 export function refineCam(model: CamModel, input: CamInput, options?: RefineCamOptions): CamResult {
   const fn = 'refineCam';
   const { baseMethod, normalization, layer, ...rest } = (options ?? {}) as RefineCamOptions & Record<string, unknown>;
   if (baseMethod !== undefined && typeof baseMethod !== 'function') {
-    throw new OptionError({ fn, argument: 'options.baseMethod', expected: 'must be a CAM method (e.g. gradCamPlusPlus, gradCam)', got: describeValue(baseMethod), fix: 'Omit it for gradCamPlusPlus.' });
+    throw new OptionError({
+      fn,
+      argument: 'options.baseMethod',
+      expected: 'must be a CAM method (e.g. gradCamPlusPlus, gradCam)',
+      got: describeValue(baseMethod),
+      fix: 'Omit it for gradCamPlusPlus.',
+    });
   }
   if (normalization !== undefined && normalization !== 'pytorch-grad-cam' && normalization !== 'paper') {
-    throw new OptionError({ fn, argument: 'options.normalization', expected: "must be 'pytorch-grad-cam' or 'paper'", got: describeValue(normalization), fix: "Omit it for 'pytorch-grad-cam'." });
+    throw new OptionError({
+      fn,
+      argument: 'options.normalization',
+      expected: "must be 'pytorch-grad-cam' or 'paper'",
+      got: describeValue(normalization),
+      fix: "Omit it for 'pytorch-grad-cam'.",
+    });
   }
   const base = (baseMethod ?? gradCamPlusPlus) as CamFunction;
   const layers: Array<LayerRef | undefined> = Array.isArray(layer) ? [...(layer as LayerRef[])] : [layer as LayerRef | undefined];

@@ -28,7 +28,13 @@ const SOFTMAX_OPTION: OptionSpec<'channels' | 'classes'> = {
   check(value, ctx) {
     if (value !== 'channels' && value !== 'classes') return INVALID;
     if (value === 'classes' && typeof ctx.given?.['target'] === 'function') {
-      throw new OptionError({ fn: ctx.fn, argument: 'options.softmax', expected: "'classes' needs class-index targets", got: 'a target function', fix: "Use softmax: 'channels' with a target function." });
+      throw new OptionError({
+        fn: ctx.fn,
+        argument: 'options.softmax',
+        expected: "'classes' needs class-index targets",
+        got: 'a target function',
+        fix: "Use softmax: 'channels' with a target function.",
+      });
     }
     return value;
   },

@@ -68,7 +68,11 @@ export const shapleyCam = createCam<ShapleyCamOptions>({
             const g = ctx.gradientsAt(rows, e); // [6, h, w, C]
             const row = (i: number): tf.Tensor => tf.slice(g, [i], [1]);
             // Central differences D(h / d) = (G(1 + h/d) - G(1 - h/d)) / (2 h / d).
-            const [d1, d2, d4] = STEP_DIVISORS.map((d, i) => tf.div(tf.sub(row(2 * i), row(2 * i + 1)), (2 * h) / d)) as [tf.Tensor, tf.Tensor, tf.Tensor];
+            const [d1, d2, d4] = STEP_DIVISORS.map((d, i) => tf.div(tf.sub(row(2 * i), row(2 * i + 1)), (2 * h) / d)) as [
+              tf.Tensor,
+              tf.Tensor,
+              tf.Tensor,
+            ];
             // Richardson: O(h^2) -> O(h^4) -> O(h^6).
             const r1 = tf.div(tf.sub(tf.mul(d2, 4), d1), 3);
             const r2 = tf.div(tf.sub(tf.mul(d4, 4), d2), 3);

@@ -66,7 +66,9 @@ const anyTarget: OptionSpec<CamOptions['target']> = {
 
 const COHERENCY_OPTIONS = schemaFor<CoherencyOptions>()({
   method: methodOption,
-  methodOptions: objectOption<CamOptions>('Pass the method options as an object, e.g. { layer: "last_conv" }.') as OptionSpec<CamOptions | undefined>,
+  methodOptions: objectOption<CamOptions>('Pass the method options as an object, e.g. { layer: "last_conv" }.') as OptionSpec<
+    CamOptions | undefined
+  >,
   target: anyTarget,
 });
 
@@ -117,10 +119,19 @@ function coherencyIn(fn: string, model: unknown, input: unknown, heatmap: unknow
     const x = input as tf.Tensor;
     const images = (x.rank === 3 ? tf.expandDims(x, 0) : x) as tf.Tensor4D;
     if (images.rank !== 4 || images.shape[0] !== maps.shape[0] || images.shape[1] !== maps.shape[1] || images.shape[2] !== maps.shape[2]) {
-      throw new InputError({ fn, argument: 'heatmap', expected: "must have the input's batch and size", got: describeValue(heatmap), fix: 'Pass the maps of a CAM method at the input size.' });
+      throw new InputError({
+        fn,
+        argument: 'heatmap',
+        expected: "must have the input's batch and size",
+        got: describeValue(heatmap),
+        fix: 'Pass the maps of a CAM method at the input size.',
+      });
     }
     const masked = tf.mul(images, tf.expandDims(maps, -1)) as tf.Tensor4D;
-    const again = o.method(model as LayersModel, masked, { ...(o.methodOptions ?? {}), ...(o.target === undefined ? {} : { target: o.target }) });
+    const again = o.method(model as LayersModel, masked, {
+      ...(o.methodOptions ?? {}),
+      ...(o.target === undefined ? {} : { target: o.target }),
+    });
     const [b, h, w] = maps.shape;
     const rho = pearson(tf.reshape(again.heatmap, [b, h * w]) as tf.Tensor2D, tf.reshape(maps, [b, h * w]) as tf.Tensor2D);
     const score = tf.div(tf.add(rho, 1), 2);
@@ -128,9 +139,16 @@ function coherencyIn(fn: string, model: unknown, input: unknown, heatmap: unknow
   });
 }
 
-function parseCoherency(fn: string, options: unknown): { method: CamFunction; methodOptions: CamOptions | undefined; target: CamOptions['target'] } {
+function parseCoherency(
+  fn: string,
+  options: unknown,
+): { method: CamFunction; methodOptions: CamOptions | undefined; target: CamOptions['target'] } {
   // No model context is needed for these keys.
-  return parseOptions(COHERENCY_OPTIONS, options, { fn }) as { method: CamFunction; methodOptions: CamOptions | undefined; target: CamOptions['target'] };
+  return parseOptions(COHERENCY_OPTIONS, options, { fn }) as {
+    method: CamFunction;
+    methodOptions: CamOptions | undefined;
+    target: CamOptions['target'];
+  };
 }
 
 /** Options of {@link arcc}. */
@@ -165,11 +183,14 @@ export type ArccResult<T extends tf.Tensor = tf.Tensor> = {
 const ARCC_OPTIONS = schemaFor<ArccOptions>()({
   ...TARGET_SCORING_OPTIONS,
   method: methodOption,
-  methodOptions: objectOption<CamOptions>('Pass the method options as an object, e.g. { layer: "last_conv" }.') as OptionSpec<CamOptions | undefined>,
+  methodOptions: objectOption<CamOptions>('Pass the method options as an object, e.g. { layer: "last_conv" }.') as OptionSpec<
+    CamOptions | undefined
+  >,
   percentiles: {
     accepts: 'a non-empty array of percentiles in [0, 100]',
     default: [20, 40, 60, 80],
-    check: (v) => (Array.isArray(v) && v.length > 0 && v.every((p) => typeof p === 'number' && p >= 0 && p <= 100) ? (v as number[]) : INVALID),
+    check: (v) =>
+      Array.isArray(v) && v.length > 0 && v.every((p) => typeof p === 'number' && p >= 0 && p <= 100) ? (v as number[]) : INVALID,
   },
   noise: numberOption(0.01, 0, false),
   seed: integerOption(0, 0, 0xffffffff),
@@ -282,10 +303,30 @@ export type CamMultImageResult<T extends tf.Tensor = tf.Tensor> = {
  * const r = camMultImageConfidenceChange(model, images, cam.heatmap, { target: cam.classIndex, softmax: true });
  * ```
  */
-export function camMultImageConfidenceChange(model: LayersModel, input: tf.Tensor3D, heatmap: tf.Tensor2D, options?: TargetScoringOptions): CamMultImageResult<tf.Scalar>;
-export function camMultImageConfidenceChange(model: LayersModel, input: tf.Tensor4D, heatmap: tf.Tensor3D, options?: TargetScoringOptions): CamMultImageResult<tf.Tensor1D>;
-export function camMultImageConfidenceChange(model: LayersModel, input: tf.Tensor, heatmap: tf.Tensor, options?: TargetScoringOptions): CamMultImageResult;
-export function camMultImageConfidenceChange(model: LayersModel, input: tf.Tensor, heatmap: tf.Tensor, options?: TargetScoringOptions): CamMultImageResult {
+export function camMultImageConfidenceChange(
+  model: LayersModel,
+  input: tf.Tensor3D,
+  heatmap: tf.Tensor2D,
+  options?: TargetScoringOptions,
+): CamMultImageResult<tf.Scalar>;
+export function camMultImageConfidenceChange(
+  model: LayersModel,
+  input: tf.Tensor4D,
+  heatmap: tf.Tensor3D,
+  options?: TargetScoringOptions,
+): CamMultImageResult<tf.Tensor1D>;
+export function camMultImageConfidenceChange(
+  model: LayersModel,
+  input: tf.Tensor,
+  heatmap: tf.Tensor,
+  options?: TargetScoringOptions,
+): CamMultImageResult;
+export function camMultImageConfidenceChange(
+  model: LayersModel,
+  input: tf.Tensor,
+  heatmap: tf.Tensor,
+  options?: TargetScoringOptions,
+): CamMultImageResult {
   const fn = 'camMultImageConfidenceChange';
   const call = checkTargetScoringCall(fn, TARGET_SCORING_OPTIONS, model, input, options);
   return tf.tidy(() => {
@@ -293,9 +334,18 @@ export function camMultImageConfidenceChange(model: LayersModel, input: tf.Tenso
     const [b, h, w] = s.images.shape;
     const { maps } = checkMaps(fn, 'heatmap', heatmap);
     if (maps.shape[0] !== b || maps.shape[1] !== h || maps.shape[2] !== w || (heatmap as tf.Tensor).rank !== (call.input.batched ? 3 : 2)) {
-      throw new InputError({ fn, argument: 'heatmap', expected: `must have the input's batch and size, ${call.input.batched ? `[${b}, ${h}, ${w}]` : `[${h}, ${w}]`}`, got: describeValue(heatmap), fix: 'Resize the map to the input (the CAM methods do by default).' });
+      throw new InputError({
+        fn,
+        argument: 'heatmap',
+        expected: `must have the input's batch and size, ${call.input.batched ? `[${b}, ${h}, ${w}]` : `[${h}, ${w}]`}`,
+        got: describeValue(heatmap),
+        fix: 'Resize the map to the input (the CAM methods do by default).',
+      });
     }
-    const after = s.score(tf.mul(s.images, tf.expandDims(maps, -1)) as tf.Tensor4D, Array.from({ length: b }, (_, i) => i));
+    const after = s.score(
+      tf.mul(s.images, tf.expandDims(maps, -1)) as tf.Tensor4D,
+      Array.from({ length: b }, (_, i) => i),
+    );
     const change = tf.sub(after, s.original);
     const un = (t: tf.Tensor): tf.Tensor => (call.input.batched ? t : tf.squeeze(t, [0]));
     return {

@@ -119,7 +119,13 @@ export interface ScoringCall<S extends ScoringSchema> {
  * Checks a metric call before any tensor exists: an image classifier (one `[B,H,W,C]` input, a
  * `[batch, classes]` output), the options of `schema`, the input, and class indices (static checks).
  */
-export function checkScoringCall<S extends ScoringSchema>(fn: string, schema: S, modelArg: unknown, input: unknown, options: unknown): ScoringCall<S> {
+export function checkScoringCall<S extends ScoringSchema>(
+  fn: string,
+  schema: S,
+  modelArg: unknown,
+  input: unknown,
+  options: unknown,
+): ScoringCall<S> {
   const model = explainableModel(fn, modelArg);
   if (model.inputs.length !== 1) {
     throw new UnsupportedError({
@@ -155,18 +161,31 @@ export function checkScoringCall<S extends ScoringSchema>(fn: string, schema: S,
   const numClasses = numClassesOf(outShape);
   const target = o.target as ScoringTarget;
   if (target.kind === 'indices') {
-    resolveTarget(fn, { kind: 'indices', indices: target.indices.length === 1 ? (target.indices[0] as number) : target.indices }, checked.batchSize, numClasses);
+    resolveTarget(
+      fn,
+      { kind: 'indices', indices: target.indices.length === 1 ? (target.indices[0] as number) : target.indices },
+      checked.batchSize,
+      numClasses,
+    );
   } else if (target.kind === 'tensor') {
     const t = target.tensor;
     const b = checked.batchSize;
     if (t.isDisposed) {
-      throw new TargetError({ fn, argument: 'target', expected: 'must be a live tensor', got: 'a disposed tensor', fix: 'Do not dispose the class indices before calling.' });
+      throw new TargetError({
+        fn,
+        argument: 'target',
+        expected: 'must be a live tensor',
+        got: 'a disposed tensor',
+        fix: 'Do not dispose the class indices before calling.',
+      });
     }
     if (!((t.rank === 0 && !checked.batched) || (t.rank === 1 && t.shape[0] === b)) || (t.dtype !== 'int32' && t.dtype !== 'float32')) {
       throw new TargetError({
         fn,
         argument: 'target',
-        expected: checked.batched ? `as a tensor must be an int32 Tensor1D of ${b} class indices` : 'as a tensor must be an int32 scalar class index',
+        expected: checked.batched
+          ? `as a tensor must be an int32 Tensor1D of ${b} class indices`
+          : 'as a tensor must be an int32 scalar class index',
         got: describeValue(t),
         fix: "Pass a CAM result's classIndex, or an array of class indices.",
       });
@@ -208,7 +227,8 @@ export function scoring<S extends ScoringSchema>(call: ScoringCall<S>): Scoring 
     for (let start = 0; start < n; start += batchSize) parts.push(tf.tidy(() => f(start, Math.min(batchSize, n - start))));
     return (parts.length === 1 ? parts[0] : tf.concat(parts)) as T;
   };
-  const rows = <T extends tf.Tensor>(t: T, start: number, size: number): T => (size === t.shape[0] ? t : (tf.slice(t, [start], [size]) as T));
+  const rows = <T extends tf.Tensor>(t: T, start: number, size: number): T =>
+    size === t.shape[0] ? t : (tf.slice(t, [start], [size]) as T);
   const score = (batch: tf.Tensor4D, classes: tf.Tensor1D): tf.Tensor1D =>
     tf.tidy(() => inChunks(batch.shape[0], (start, size) => pickColumn(scoresOf(rows(batch, start, size)), rows(classes, start, size))));
 
@@ -228,7 +248,12 @@ export function scoring<S extends ScoringSchema>(call: ScoringCall<S>): Scoring 
   if (target.kind === 'tensor') {
     if (o.validate) {
       // One read, to report out-of-range or non-integer classes instead of scoring them as zero.
-      resolveTarget(fn, { kind: 'indices', indices: Array.from(target.tensor.dataSync()) }, target.tensor.rank === 0 ? 1 : b, call.numClasses);
+      resolveTarget(
+        fn,
+        { kind: 'indices', indices: Array.from(target.tensor.dataSync()) },
+        target.tensor.rank === 0 ? 1 : b,
+        call.numClasses,
+      );
     }
     return { images, score, classIndex: tf.reshape(tf.cast(target.tensor, 'int32'), [b]) as tf.Tensor1D, original: null };
   }

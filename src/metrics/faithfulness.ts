@@ -63,8 +63,18 @@ export type ConfidenceChange<T extends tf.Tensor = tf.Tensor> = {
  * tf.dispose([cam, c]);
  * ```
  */
-export function confidenceChange(model: CamModel, input: tf.Tensor3D, heatmap: tf.Tensor2D, options?: ScoringOptions): ConfidenceChange<tf.Scalar>;
-export function confidenceChange(model: CamModel, input: tf.Tensor4D, heatmap: tf.Tensor3D, options?: ScoringOptions): ConfidenceChange<tf.Tensor1D>;
+export function confidenceChange(
+  model: CamModel,
+  input: tf.Tensor3D,
+  heatmap: tf.Tensor2D,
+  options?: ScoringOptions,
+): ConfidenceChange<tf.Scalar>;
+export function confidenceChange(
+  model: CamModel,
+  input: tf.Tensor4D,
+  heatmap: tf.Tensor3D,
+  options?: ScoringOptions,
+): ConfidenceChange<tf.Tensor1D>;
 export function confidenceChange(model: CamModel, input: tf.Tensor, heatmap: tf.Tensor, options?: ScoringOptions): ConfidenceChange;
 export function confidenceChange(model: CamModel, input: tf.Tensor, heatmap: tf.Tensor, options?: ScoringOptions): ConfidenceChange {
   return confidenceChangeIn('confidenceChange', model, input, heatmap, options);
@@ -212,11 +222,39 @@ function gaussianBlur(x: tf.Tensor4D, sigma: number): tf.Tensor4D {
     let y: tf.Tensor4D = x;
     if (ry > 0) {
       const k = tf.tile(tf.reshape(tf.tensor1d(gaussian1d(sigma, ry)), [2 * ry + 1, 1, 1, 1]), [1, 1, c, 1]) as tf.Tensor4D;
-      y = tf.depthwiseConv2d(tf.mirrorPad(y, [[0, 0], [ry, ry], [0, 0], [0, 0]], 'reflect'), k, 1, 'valid');
+      y = tf.depthwiseConv2d(
+        tf.mirrorPad(
+          y,
+          [
+            [0, 0],
+            [ry, ry],
+            [0, 0],
+            [0, 0],
+          ],
+          'reflect',
+        ),
+        k,
+        1,
+        'valid',
+      );
     }
     if (rx > 0) {
       const k = tf.tile(tf.reshape(tf.tensor1d(gaussian1d(sigma, rx)), [1, 2 * rx + 1, 1, 1]), [1, 1, c, 1]) as tf.Tensor4D;
-      y = tf.depthwiseConv2d(tf.mirrorPad(y, [[0, 0], [0, 0], [rx, rx], [0, 0]], 'reflect'), k, 1, 'valid');
+      y = tf.depthwiseConv2d(
+        tf.mirrorPad(
+          y,
+          [
+            [0, 0],
+            [0, 0],
+            [rx, rx],
+            [0, 0],
+          ],
+          'reflect',
+        ),
+        k,
+        1,
+        'valid',
+      );
     }
     return y;
   });
@@ -326,8 +364,18 @@ function perturbationCurve(
  * tf.dispose([cam, del]);
  * ```
  */
-export function deletion(model: CamModel, input: tf.Tensor3D, heatmap: tf.Tensor2D, options?: PerturbationCurveOptions): PerturbationCurve<tf.Tensor1D, tf.Scalar>;
-export function deletion(model: CamModel, input: tf.Tensor4D, heatmap: tf.Tensor3D, options?: PerturbationCurveOptions): PerturbationCurve<tf.Tensor2D, tf.Tensor1D>;
+export function deletion(
+  model: CamModel,
+  input: tf.Tensor3D,
+  heatmap: tf.Tensor2D,
+  options?: PerturbationCurveOptions,
+): PerturbationCurve<tf.Tensor1D, tf.Scalar>;
+export function deletion(
+  model: CamModel,
+  input: tf.Tensor4D,
+  heatmap: tf.Tensor3D,
+  options?: PerturbationCurveOptions,
+): PerturbationCurve<tf.Tensor2D, tf.Tensor1D>;
 export function deletion(model: CamModel, input: tf.Tensor, heatmap: tf.Tensor, options?: PerturbationCurveOptions): PerturbationCurve;
 export function deletion(model: CamModel, input: tf.Tensor, heatmap: tf.Tensor, options?: PerturbationCurveOptions): PerturbationCurve {
   return perturbationCurve('deletion', model, input, heatmap, options);
@@ -361,8 +409,18 @@ export function deletion(model: CamModel, input: tf.Tensor, heatmap: tf.Tensor, 
  * tf.dispose([cam, ins]);
  * ```
  */
-export function insertion(model: CamModel, input: tf.Tensor3D, heatmap: tf.Tensor2D, options?: PerturbationCurveOptions): PerturbationCurve<tf.Tensor1D, tf.Scalar>;
-export function insertion(model: CamModel, input: tf.Tensor4D, heatmap: tf.Tensor3D, options?: PerturbationCurveOptions): PerturbationCurve<tf.Tensor2D, tf.Tensor1D>;
+export function insertion(
+  model: CamModel,
+  input: tf.Tensor3D,
+  heatmap: tf.Tensor2D,
+  options?: PerturbationCurveOptions,
+): PerturbationCurve<tf.Tensor1D, tf.Scalar>;
+export function insertion(
+  model: CamModel,
+  input: tf.Tensor4D,
+  heatmap: tf.Tensor3D,
+  options?: PerturbationCurveOptions,
+): PerturbationCurve<tf.Tensor2D, tf.Tensor1D>;
 export function insertion(model: CamModel, input: tf.Tensor, heatmap: tf.Tensor, options?: PerturbationCurveOptions): PerturbationCurve;
 export function insertion(model: CamModel, input: tf.Tensor, heatmap: tf.Tensor, options?: PerturbationCurveOptions): PerturbationCurve {
   return perturbationCurve('insertion', model, input, heatmap, options);

@@ -6,7 +6,13 @@
  * @module
  */
 export { averageDrop, confidenceChange, deletion, increaseInConfidence, insertion } from './faithfulness.js';
-export type { ConfidenceChange, PerturbationBaseline, PerturbationCurve, PerturbationCurveOptions, ScoringOptions } from './faithfulness.js';
+export type {
+  ConfidenceChange,
+  PerturbationBaseline,
+  PerturbationCurve,
+  PerturbationCurveOptions,
+  ScoringOptions,
+} from './faithfulness.js';
 export { centerPrior, energyInBox, pointingGame } from './localisation.js';
 export type { Box, CenterPriorOptions, PointingGameOptions, Regions } from './localisation.js';
 export { sanityCheck, spearman, ssim } from './sanity.js';

@@ -99,7 +99,13 @@ function regionsToMask(fn: string, regions: unknown, batched: boolean, b: number
   const mapShape = batched ? `[${b}, ${h}, ${w}]` : `[${h}, ${w}]`;
   if (isTensor(regions)) {
     if (regions.isDisposed) {
-      throw new InputError({ fn, argument: 'regions', expected: 'must be a live tensor', got: 'a disposed tensor', fix: 'Do not dispose it before calling.' });
+      throw new InputError({
+        fn,
+        argument: 'regions',
+        expected: 'must be a live tensor',
+        got: 'a disposed tensor',
+        fix: 'Do not dispose it before calling.',
+      });
     }
     const isMask = regions.rank === (batched ? 3 : 2);
     const isBoxes = regions.rank === (batched ? 2 : 1) && regions.shape[regions.rank - 1] === 4 && (!batched || regions.shape[0] === b);
@@ -290,9 +296,18 @@ export function energyInBox(heatmap: tf.Tensor, regions: Regions): tf.Tensor {
  */
 export function centerPrior(height: number, width: number, options?: CenterPriorOptions): tf.Tensor2D | tf.Tensor3D {
   const fn = 'centerPrior';
-  for (const [argument, v] of [['height', height], ['width', width]] as const) {
+  for (const [argument, v] of [
+    ['height', height],
+    ['width', width],
+  ] as const) {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
-      throw new OptionError({ fn, argument, expected: 'must be a positive integer', got: describeValue(v), fix: 'Pass the map size in pixels.' });
+      throw new OptionError({
+        fn,
+        argument,
+        expected: 'must be a positive integer',
+        got: describeValue(v),
+        fix: 'Pass the map size in pixels.',
+      });
     }
   }
   const { batch, sigma } = parseOptions(CENTER_PRIOR_OPTIONS(height, width), options, { fn });

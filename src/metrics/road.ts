@@ -34,7 +34,15 @@ const NEIGHBOURS: ReadonlyArray<readonly [number, number, number]> = [
  * solved per channel as the sparse symmetric system pytorch-grad-cam builds (a banded Cholesky
  * factorisation in float64), then noise is added to the imputed pixels. Returns a new array.
  */
-export function imputeImage(image: Float32Array, h: number, w: number, c: number, keep: Uint8Array, noise: number, normal: () => number): Float32Array {
+export function imputeImage(
+  image: Float32Array,
+  h: number,
+  w: number,
+  c: number,
+  keep: Uint8Array,
+  noise: number,
+  normal: () => number,
+): Float32Array {
   const out = Float32Array.from(image);
   const index = new Int32Array(h * w).fill(-1);
   let n = 0;
@@ -76,7 +84,8 @@ export function imputeImage(image: Float32Array, h: number, w: number, c: number
   // Banded Cholesky factorisation (float64): in row-major order of the imputed pixels the matrix's
   // bandwidth is at most w + 1, so the cost is n (w + 1)^2 / 2 and the solution exact to rounding.
   let bw = 0;
-  for (let i = 0; i < n; i++) for (let e = rowStart[i] as number; e < (rowStart[i + 1] as number); e++) bw = Math.max(bw, i - (cols[e] as number));
+  for (let i = 0; i < n; i++)
+    for (let e = rowStart[i] as number; e < (rowStart[i + 1] as number); e++) bw = Math.max(bw, i - (cols[e] as number));
   const width = bw + 1;
   const band = new Float64Array(n * width); // band[i * width + (j - i + bw)] = L[i][j], j in [i - bw, i]
   for (let i = 0; i < n; i++) {
@@ -239,7 +248,11 @@ const IMPUTE_OPTIONS = schemaFor<NoisyLinearImputeOptions>()({
  * const filled = noisyLinearImpute(image, keep, { noise: 0 });
  * ```
  */
-export function noisyLinearImpute(image: tf.Tensor3D | tf.Tensor4D, keep: tf.Tensor2D | tf.Tensor3D, options?: NoisyLinearImputeOptions): tf.Tensor {
+export function noisyLinearImpute(
+  image: tf.Tensor3D | tf.Tensor4D,
+  keep: tf.Tensor2D | tf.Tensor3D,
+  options?: NoisyLinearImputeOptions,
+): tf.Tensor {
   const fn = 'noisyLinearImpute';
   const o = parseOptions(IMPUTE_OPTIONS, options, { fn });
   checkTensor(fn, 'image', image, { ranks: [3, 4], shapes: '[H, W, C] or [B, H, W, C]', fix: 'Pass an image or a batch of images.' });
@@ -248,7 +261,13 @@ export function noisyLinearImpute(image: tf.Tensor3D | tf.Tensor4D, keep: tf.Ten
   const [b, h, w, c] = (batched ? image.shape : [1, ...image.shape]) as [number, number, number, number];
   const kb = keep.rank === 3 ? (keep.shape[0] as number) : 1;
   if (keep.shape[keep.rank - 2] !== h || keep.shape[keep.rank - 1] !== w || (kb !== 1 && kb !== b)) {
-    throw new InputError({ fn, argument: 'keep', expected: `must be ${h}x${w} (the image's size), one mask or one per image`, got: describeValue(keep), fix: 'Resize the mask to the image.' });
+    throw new InputError({
+      fn,
+      argument: 'keep',
+      expected: `must be ${h}x${w} (the image's size), one mask or one per image`,
+      got: describeValue(keep),
+      fix: 'Resize the mask to the image.',
+    });
   }
   const pixels = image.dataSync() as Float32Array;
   const masks = keep.dataSync();
@@ -295,7 +314,10 @@ export type RoadResult<T extends tf.Tensor = tf.Tensor> = {
 const percentilesOption: OptionSpec<ReadonlyArray<number | 'auto'>> = {
   accepts: "a non-empty array of percentiles in [0, 100] or 'auto'",
   default: [10, 20, 30, 40, 50, 60, 70, 80, 90],
-  check: (v) => (Array.isArray(v) && v.length > 0 && v.every((p) => p === 'auto' || (typeof p === 'number' && p >= 0 && p <= 100)) ? (v as Array<number | 'auto'>) : INVALID),
+  check: (v) =>
+    Array.isArray(v) && v.length > 0 && v.every((p) => p === 'auto' || (typeof p === 'number' && p >= 0 && p <= 100))
+      ? (v as Array<number | 'auto'>)
+      : INVALID,
 };
 
 const ROAD_OPTIONS = schemaFor<RoadOptions>()({
@@ -358,7 +380,13 @@ export function roadIn(fn: string, model: unknown, input: unknown, heatmap: unkn
     const [b, h, w, c] = s.images.shape;
     const { maps } = checkMaps(fn, 'heatmap', heatmap);
     if (maps.shape[0] !== b || maps.shape[1] !== h || maps.shape[2] !== w || (heatmap as tf.Tensor).rank !== (call.input.batched ? 3 : 2)) {
-      throw new InputError({ fn, argument: 'heatmap', expected: `must have the input's batch and size, ${call.input.batched ? `[${b}, ${h}, ${w}]` : `[${h}, ${w}]`}`, got: describeValue(heatmap), fix: 'Resize the map to the input (the CAM methods do by default).' });
+      throw new InputError({
+        fn,
+        argument: 'heatmap',
+        expected: `must have the input's batch and size, ${call.input.batched ? `[${b}, ${h}, ${w}]` : `[${h}, ${w}]`}`,
+        got: describeValue(heatmap),
+        fix: 'Resize the map to the input (the CAM methods do by default).',
+      });
     }
     const pixels = s.images.dataSync() as Float32Array;
     const mapValues = maps.dataSync() as Float32Array;

@@ -8,7 +8,16 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import type { OptionSpec } from '../core/options.js';
-import { INVALID, booleanOption, integerOption, numberOption, objectOption, oneOfOption, parseOptions, schemaFor } from '../core/options.js';
+import {
+  INVALID,
+  booleanOption,
+  integerOption,
+  numberOption,
+  objectOption,
+  oneOfOption,
+  parseOptions,
+  schemaFor,
+} from '../core/options.js';
 import { isTensor } from '../core/tensor.js';
 import { InputError, LayerError, ModelError, OptionError, describeValue } from '../errors.js';
 import type { LayerLike, LayerWith } from '../models/layers/keras-types.js';
@@ -155,7 +164,10 @@ export function ssim(a: tf.Tensor, b: tf.Tensor, options?: SsimOptions): tf.Tens
     };
     const gy = g(wy);
     const gx = g(wx);
-    const kernel = tf.tensor4d(gy.flatMap((vy) => gx.map((vx) => vy * vx)), [wy, wx, 1, 1]);
+    const kernel = tf.tensor4d(
+      gy.flatMap((vy) => gx.map((vx) => vy * vx)),
+      [wy, wx, 1, 1],
+    );
     const x = tf.reshape(p.a, [n, h, w, 1]);
     const y = tf.reshape(p.b, [n, h, w, 1]);
     // (Co)variances are shift-invariant: take them of the maps minus their global means, which
@@ -164,7 +176,15 @@ export function ssim(a: tf.Tensor, b: tf.Tensor, options?: SsimOptions): tf.Tens
     const yc = tf.sub(y, tf.mean(y, [1, 2, 3], true));
     const stack = tf.concat([x, y, xc, yc, tf.square(xc), tf.square(yc), tf.mul(xc, yc)], 3) as tf.Tensor4D;
     const filtered = tf.depthwiseConv2d(stack, tf.tile(kernel, [1, 1, 7, 1]) as tf.Tensor4D, 1, 'valid');
-    const [ma, mb, mac, mbc, saa, sbb, sab] = tf.split(filtered, 7, 3) as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+    const [ma, mb, mac, mbc, saa, sbb, sab] = tf.split(filtered, 7, 3) as [
+      tf.Tensor,
+      tf.Tensor,
+      tf.Tensor,
+      tf.Tensor,
+      tf.Tensor,
+      tf.Tensor,
+      tf.Tensor,
+    ];
     const c1 = (0.01 * range) ** 2;
     const c2 = (0.03 * range) ** 2;
     const va = tf.sub(saa, tf.square(mac));
@@ -267,7 +287,7 @@ interface Group {
 function seedFor(seed: number, key: string): number {
   let h = 0x811c9dc5;
   for (const ch of `${seed}:${key}`) h = Math.imul(h ^ (ch.codePointAt(0) as number), 0x01000193) >>> 0;
-  return (h & 0x7fffffff) || 1;
+  return h & 0x7fffffff || 1;
 }
 
 const SANITY_OPTIONS = schemaFor<SanityCheckOptions>()({
@@ -421,7 +441,7 @@ export function sanityCheck<I, O extends object>(
       argument: 'model',
       expected: 'must be a tf.LayersModel (its weights are variables tfcam can randomise and restore)',
       got: 'a tf.GraphModel',
-      fix: 'sanityCheck supports tf.LayersModel only (a GraphModel\'s weights are graph constants tfcam does not randomise); run it on the LayersModel version of the network.',
+      fix: "sanityCheck supports tf.LayersModel only (a GraphModel's weights are graph constants tfcam does not randomise); run it on the LayersModel version of the network.",
     });
   }
   if (typeof method !== 'function') {

@@ -35,7 +35,13 @@ export function sobelCam(image: tf.Tensor): tf.Tensor {
   const fn = 'sobelCam';
   checkTensor(fn, 'image', image, { ranks: [3, 4], shapes: '[H, W, 3] or [B, H, W, 3]', fix: 'Pass an RGB image.', floatOrInt: true });
   if (image.shape[image.rank - 1] !== 3) {
-    throw new InputError({ fn, argument: 'image', expected: 'must have 3 (RGB) channels', got: describeValue(image), fix: 'Convert the image to RGB first.' });
+    throw new InputError({
+      fn,
+      argument: 'image',
+      expected: 'must have 3 (RGB) channels',
+      got: describeValue(image),
+      fix: 'Convert the image to RGB first.',
+    });
   }
   return tf.tidy(() => {
     const batched = image.rank === 4;
@@ -45,9 +51,32 @@ export function sobelCam(image: tf.Tensor): tf.Tensor {
     // OpenCV 4's RGB2GRAY for 8 bits: (R*9798 + G*19235 + B*3735 + 2^14) >> 15 (exact in float32).
     const weights = tf.reshape(tf.tensor1d([9798, 19235, 3735]), [1, 1, 1, 3]);
     const gray = tf.floor(tf.div(tf.add(tf.sum(tf.mul(levels, weights), -1, true), 16384), 32768)) as tf.Tensor4D;
-    const padded = tf.mirrorPad(gray, [[0, 0], [1, 1], [1, 1], [0, 0]], 'reflect');
-    const kx = tf.reshape(tf.tensor2d([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]), [3, 3, 1, 1]) as tf.Tensor4D;
-    const ky = tf.reshape(tf.tensor2d([[-1, -2, -1], [0, 0, 0], [1, 2, 1]]), [3, 3, 1, 1]) as tf.Tensor4D;
+    const padded = tf.mirrorPad(
+      gray,
+      [
+        [0, 0],
+        [1, 1],
+        [1, 1],
+        [0, 0],
+      ],
+      'reflect',
+    );
+    const kx = tf.reshape(
+      tf.tensor2d([
+        [-1, 0, 1],
+        [-2, 0, 2],
+        [-1, 0, 1],
+      ]),
+      [3, 3, 1, 1],
+    ) as tf.Tensor4D;
+    const ky = tf.reshape(
+      tf.tensor2d([
+        [-1, -2, -1],
+        [0, 0, 0],
+        [1, 2, 1],
+      ]),
+      [3, 3, 1, 1],
+    ) as tf.Tensor4D;
     const ax = tf.minimum(tf.abs(tf.conv2d(padded, kx, 1, 'valid')), 255);
     const ay = tf.minimum(tf.abs(tf.conv2d(padded, ky, 1, 'valid')), 255);
     // addWeighted rounds half to even (cvRound); tf.round does too.

@@ -63,8 +63,15 @@ const targetSpec: OptionSpec<MetricTarget> = {
   check(value, ctx) {
     if (typeof value === 'function') return { kind: 'function', fn: value as TargetFunction };
     if (isTensor(value)) return { kind: 'tensor', tensor: value };
-    if (typeof value === 'number' || Array.isArray(value)) return { kind: 'indices', indices: typeof value === 'number' ? [value] : [...(value as number[])] };
-    throw new TargetError({ fn: ctx.fn, argument: 'target', expected: 'must be a class index, an array of them, an int32 tensor or a target function', got: describeValue(value), fix: 'For example target: 3, or target: classProbabilityTarget(3).' });
+    if (typeof value === 'number' || Array.isArray(value))
+      return { kind: 'indices', indices: typeof value === 'number' ? [value] : [...(value as number[])] };
+    throw new TargetError({
+      fn: ctx.fn,
+      argument: 'target',
+      expected: 'must be a class index, an array of them, an int32 tensor or a target function',
+      got: describeValue(value),
+      fix: 'For example target: 3, or target: classProbabilityTarget(3).',
+    });
   },
 };
 
@@ -95,7 +102,13 @@ export interface TargetScoringCall<S extends Schema> {
 }
 
 /** Checks the model (one image input), the options, the input and class targets. Makes no tensor. */
-export function checkTargetScoringCall<S extends Schema & typeof TARGET_SCORING_OPTIONS>(fn: string, schema: S, modelArg: unknown, input: unknown, options: unknown): TargetScoringCall<S> {
+export function checkTargetScoringCall<S extends Schema & typeof TARGET_SCORING_OPTIONS>(
+  fn: string,
+  schema: S,
+  modelArg: unknown,
+  input: unknown,
+  options: unknown,
+): TargetScoringCall<S> {
   const model = explainableModel(fn, modelArg);
   if (model.inputs.length !== 1 || (model.inputs[0]?.shape.length ?? 0) !== 4) {
     throw new UnsupportedError({
@@ -121,17 +134,37 @@ export function checkTargetScoringCall<S extends Schema & typeof TARGET_SCORING_
     });
   }
   if (target.kind === 'indices') {
-    resolveTarget(fn, { kind: 'indices', indices: target.indices.length === 1 ? (target.indices[0] as number) : target.indices }, checked.batchSize, numClasses);
+    resolveTarget(
+      fn,
+      { kind: 'indices', indices: target.indices.length === 1 ? (target.indices[0] as number) : target.indices },
+      checked.batchSize,
+      numClasses,
+    );
   }
   if (target.kind === 'tensor') {
     const t = target.tensor;
     if (t.isDisposed || t.rank > 1 || (t.rank === 1 && t.shape[0] !== checked.batchSize)) {
-      throw new TargetError({ fn, argument: 'target', expected: `as a tensor must hold ${checked.batchSize} class indices`, got: describeValue(t), fix: "Pass a CAM result's classIndex." });
+      throw new TargetError({
+        fn,
+        argument: 'target',
+        expected: `as a tensor must hold ${checked.batchSize} class indices`,
+        got: describeValue(t),
+        fix: "Pass a CAM result's classIndex.",
+      });
     }
   }
   const squashed = !o.logits && model.outputSquashing(o.outputIndex) !== null;
   const sm = o.softmax;
-  const squash = target.kind === 'function' ? null : sm === true ? 'softmax' : sm === false || squashed ? null : numClasses === 1 ? 'sigmoid' : 'softmax';
+  const squash =
+    target.kind === 'function'
+      ? null
+      : sm === true
+        ? 'softmax'
+        : sm === false || squashed
+          ? null
+          : numClasses === 1
+            ? 'sigmoid'
+            : 'softmax';
   const split = model.split(fn, model.resolveInput(0), o.outputIndex);
   return { fn, model, options: o, input: checked, split, squash };
 }
@@ -159,7 +192,8 @@ export function targetScoring<S extends Schema & typeof TARGET_SCORING_OPTIONS>(
     });
   const target = o.target as MetricTarget;
   let classes: tf.Tensor1D | null = null;
-  if (target.kind === 'indices') classes = tf.tensor1d(target.indices.length === 1 ? new Array<number>(b).fill(target.indices[0] as number) : target.indices, 'int32');
+  if (target.kind === 'indices')
+    classes = tf.tensor1d(target.indices.length === 1 ? new Array<number>(b).fill(target.indices[0] as number) : target.indices, 'int32');
   else if (target.kind === 'tensor') {
     const t = tf.reshape(tf.cast(target.tensor, 'int32'), [-1]) as tf.Tensor1D;
     classes = t.shape[0] === b ? t : (tf.tile(t, [b]) as tf.Tensor1D);

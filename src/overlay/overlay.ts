@@ -52,7 +52,6 @@ export interface OverlayOptions {
   validate?: boolean | undefined;
 }
 
-
 const OVERLAY_OPTIONS = schemaFor<OverlayOptions>()({
   colormap: {
     accepts: 'a colormap',
@@ -91,10 +90,7 @@ function checkColormap(fn: string, argument: string, value: unknown): CheckedCol
     if (Object.prototype.hasOwnProperty.call(COLORMAPS, value)) return COLORMAPS[value as ColormapName];
     const lower = value.toLowerCase().replace(/^colormap_/, '');
     const near = COLORMAP_NAMES.find((n) => n === lower);
-    return fail(
-      describeValue(value),
-      near !== undefined ? `Did you mean '${near}'? Names are lower case.` : `Use one of ${names}.`,
-    );
+    return fail(describeValue(value), near !== undefined ? `Did you mean '${near}'? Names are lower case.` : `Use one of ${names}.`);
   }
   if (isTensor(value)) {
     if (value.isDisposed) return fail('a disposed tensor', 'Keep the table tensor alive while it is used.');
@@ -116,14 +112,9 @@ function checkColormap(fn: string, argument: string, value: unknown): CheckedCol
     for (let i = 0; i < 256; i++) {
       const row = rows[i];
       const ok =
-        Array.isArray(row) &&
-        row.length === 3 &&
-        row.every((c) => typeof c === 'number' && Number.isFinite(c) && c >= 0 && c <= 255);
+        Array.isArray(row) && row.length === 3 && row.every((c) => typeof c === 'number' && Number.isFinite(c) && c >= 0 && c <= 255);
       if (!ok) {
-        return fail(
-          `row ${i} = ${describeValue(row)}`,
-          'Every row must be [r, g, b] with finite numbers in 0..255.',
-        );
+        return fail(`row ${i} = ${describeValue(row)}`, 'Every row must be [r, g, b] with finite numbers in 0..255.');
       }
       for (const c of row as number[]) {
         if (c > 1) allUnit = false;
@@ -324,11 +315,7 @@ function checkImageValues(fn: string, image: tf.Tensor, range: ImageRange): void
  */
 export function overlay(image: tf.Tensor3D, heatmap: tf.Tensor2D, options?: OverlayOptions): tf.Tensor3D;
 export function overlay(image: tf.Tensor3D, heatmap: tf.Tensor3D, options?: OverlayOptions): tf.Tensor4D;
-export function overlay(
-  image: tf.Tensor4D,
-  heatmap: tf.Tensor2D | tf.Tensor3D,
-  options?: OverlayOptions,
-): tf.Tensor4D;
+export function overlay(image: tf.Tensor4D, heatmap: tf.Tensor2D | tf.Tensor3D, options?: OverlayOptions): tf.Tensor4D;
 export function overlay(image: tf.Tensor, heatmap: tf.Tensor, options?: OverlayOptions): tf.Tensor;
 export function overlay(image: tf.Tensor, heatmap: tf.Tensor, options?: OverlayOptions): tf.Tensor {
   const fn = 'overlay';

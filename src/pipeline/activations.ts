@@ -75,7 +75,12 @@ export function activationsAndGradients(
 export const ACTIVATIONS_AND_GRADIENTS_OPTIONS: Schema = OPTIONS;
 
 /** {@link activationsAndGradients} with an explainer's session (null: one-shot). @internal */
-export function activationsAndGradientsIn(session: Session | null, model: unknown, input: unknown, options: unknown): ActivationsAndGradientsResult {
+export function activationsAndGradientsIn(
+  session: Session | null,
+  model: unknown,
+  input: unknown,
+  options: unknown,
+): ActivationsAndGradientsResult {
   const fn = 'activationsAndGradients';
   const call = checkCall(fn, OPTIONS, model, input, options, session);
   const o = call.options;
@@ -83,7 +88,12 @@ export function activationsAndGradientsIn(session: Session | null, model: unknow
   const split = call.model.split(fn, layer as NonNullable<typeof layer>, o.outputIndex);
   return tf.tidy(() => {
     const prepared = prepareInput(fn, call.input, o.validate);
-    const pass = runPass(fn, split, prepared.tensors, call.target, { gradients: true, logits: o.logits, guided: false, kernels: session?.kernels });
+    const pass = runPass(fn, split, prepared.tensors, call.target, {
+      gradients: true,
+      logits: o.logits,
+      guided: false,
+      kernels: session?.kernels,
+    });
     return {
       activations: pass.activations,
       gradients: pass.gradients as tf.Tensor,
@@ -111,4 +121,3 @@ export function activationsAndGradientsIn(session: Session | null, model: unknow
 export function combineChannels(activations: tf.Tensor4D, weights: tf.Tensor2D): tf.Tensor3D {
   return weightedChannelSum(activations, weights);
 }
-

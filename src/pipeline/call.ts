@@ -46,7 +46,14 @@ type TargetSchema = Schema & { readonly target: unknown; readonly outputIndex: u
  * Checks model, options, input and target, in that order. Makes no tensor. With a session (an
  * explainer's call), the model is the session's.
  */
-export function checkCall<S extends TargetSchema>(fn: string, schema: S, model: unknown, input: unknown, options: unknown, session: Session | null = null): Call<S> {
+export function checkCall<S extends TargetSchema>(
+  fn: string,
+  schema: S,
+  model: unknown,
+  input: unknown,
+  options: unknown,
+  session: Session | null = null,
+): Call<S> {
   const m = session?.model ?? explainableModel(fn, model);
   const parsed = parseOptions(schema, options, optionContext(fn, m));
   const checked = checkInput(fn, m.inputs, input);
@@ -57,7 +64,12 @@ export function checkCall<S extends TargetSchema>(fn: string, schema: S, model: 
 }
 
 /** Resolves the `layer` option (a list, or undefined for the default layer) for one output. */
-export function resolveLayers(call: Call<Schema>, refs: readonly unknown[] | undefined, node: number | undefined, outputIndex: number): ResolvedLayer[] {
+export function resolveLayers(
+  call: Call<Schema>,
+  refs: readonly unknown[] | undefined,
+  node: number | undefined,
+  outputIndex: number,
+): ResolvedLayer[] {
   return (refs ?? [undefined]).map((ref) => call.model.resolveLayer(call.fn, ref, node, outputIndex));
 }
 
@@ -65,7 +77,12 @@ export function resolveLayers(call: Call<Schema>, refs: readonly unknown[] | und
  * The size maps are resized to (`resize` option), or null; refuses `resize: true` without an image
  * input, and fusing layers of different resolutions at layer resolution.
  */
-export function mapSize(fn: string, resize: boolean | readonly [number, number], input: CheckedInput, layers: readonly ResolvedLayer[]): readonly [number, number] | null {
+export function mapSize(
+  fn: string,
+  resize: boolean | readonly [number, number],
+  input: CheckedInput,
+  layers: readonly ResolvedLayer[],
+): readonly [number, number] | null {
   if (resize === false) {
     const sizes = new Set(layers.map((l) => `${l.shape[1]}x${l.shape[2]}`));
     if (sizes.size > 1) {

@@ -43,7 +43,14 @@ export interface CamCall<S extends CamSchema = CamSchema> extends Call<S> {
 }
 
 /** Step 1: everything a CAM call can refuse, refused before any tensor exists. */
-export function checkCamCall<S extends CamSchema>(fn: string, schema: S, model: unknown, input: unknown, options: unknown, session: Session | null = null): CamCall<S> {
+export function checkCamCall<S extends CamSchema>(
+  fn: string,
+  schema: S,
+  model: unknown,
+  input: unknown,
+  options: unknown,
+  session: Session | null = null,
+): CamCall<S> {
   const call = checkCall(fn, schema, model, input, options, session);
   const o = call.options as ParsedOptions<CamSchema> & { resize?: ParsedCamOptions['resize'] };
   const layers = resolveLayers(call, o.layer, o.node, o.outputIndex);
@@ -65,7 +72,13 @@ export interface BatchResult {
 export function unbatchResult(r: BatchResult, batched: boolean): BatchResult {
   if (batched) return r;
   const squeeze = (t: tf.Tensor): tf.Tensor => tf.squeeze(t, [0]);
-  return { heatmap: squeeze(r.heatmap), classIndex: squeeze(r.classIndex), score: squeeze(r.score), output: squeeze(r.output), layer: r.layer };
+  return {
+    heatmap: squeeze(r.heatmap),
+    classIndex: squeeze(r.classIndex),
+    score: squeeze(r.score),
+    output: squeeze(r.output),
+    layer: r.layer,
+  };
 }
 
 /**
@@ -87,19 +100,27 @@ const IDENTITY_AUGMENTATION = 1;
 
 /** Steps 2-6 for a prepared batch: the maps of `method` at the call's layers. In a tidy. */
 export function camBatch(method: CamMethod<CamOptions>, call: CamCall, inputs: readonly tf.Tensor[]): BatchResult {
-  const passAt = (batch: readonly tf.Tensor[], target: NormalizedTarget) => (layer: ResolvedLayer): Pass =>
-    runPass(call.fn, call.model.split(call.fn, layer, call.options.outputIndex), batch, target, {
-      gradients: method.usesGradients !== false,
-      logits: call.options.logits,
-      guided: false,
-      kernels: call.session?.kernels,
-    });
+  const passAt =
+    (batch: readonly tf.Tensor[], target: NormalizedTarget) =>
+    (layer: ResolvedLayer): Pass =>
+      runPass(call.fn, call.model.split(call.fn, layer, call.options.outputIndex), batch, target, {
+        gradients: method.usesGradients !== false,
+        logits: call.options.logits,
+        guided: false,
+        kernels: call.session?.kernels,
+      });
   if (!call.options.augSmooth) return layerMaps(method, call, inputs, passAt(inputs, call.target));
   // aug_smooth: every augmentation of the batch in one batch, maps de-augmented and averaged.
   const augmented = inputs.map((t) =>
     t.rank === 4
-      ? tf.concat(AUGMENTATIONS.map((a) => tf.mul(a.flip ? tf.reverse(t, 2) : t, a.factor)), 0)
-      : tf.concat(AUGMENTATIONS.map(() => t), 0),
+      ? tf.concat(
+          AUGMENTATIONS.map((a) => tf.mul(a.flip ? tf.reverse(t, 2) : t, a.factor)),
+          0,
+        )
+      : tf.concat(
+          AUGMENTATIONS.map(() => t),
+          0,
+        ),
   );
   const b0 = call.input.batchSize;
   const t0 = call.target;
@@ -130,24 +151,52 @@ export function camBatch(method: CamMethod<CamOptions>, call: CamCall, inputs: r
  * post-processing, and the fusion of several layers (pytorch-grad-cam's `aggregate_multi_layers`,
  * or the maximum). In a tidy.
  */
-export function layerMaps(method: CamMethod<CamOptions>, call: CamCall, inputs: readonly tf.Tensor[], passAt: (layer: ResolvedLayer) => Pass): BatchResult {
+export function layerMaps(
+  method: CamMethod<CamOptions>,
+  call: CamCall,
+  inputs: readonly tf.Tensor[],
+  passAt: (layer: ResolvedLayer) => Pass,
+): BatchResult {
   const o = call.options;
   const maps: tf.Tensor3D[] = [];
   let first: Pass | null = null;
   for (const layer of call.layers) {
     const pass = passAt(layer);
     first ??= pass;
-    const ctx = camContext<CamOptions>({ fn: call.fn, model: call.model, inputs, target: call.target, outputIndex: o.outputIndex, logits: o.logits, options: o, layer: layer.path }, pass);
+    const ctx = camContext<CamOptions>(
+      {
+        fn: call.fn,
+        model: call.model,
+        inputs,
+        target: call.target,
+        outputIndex: o.outputIndex,
+        logits: o.logits,
+        options: o,
+        layer: layer.path,
+      },
+      pass,
+    );
     const raw = rawMap(method, ctx, pass, o.eigenSmooth);
-    maps.push(call.layers.length === 1 ? postprocessMaps(raw, { relu: o.relu, normalize: o.normalize, size: call.size }) : perLayer(raw, o, call.size));
+    maps.push(
+      call.layers.length === 1
+        ? postprocessMaps(raw, { relu: o.relu, normalize: o.normalize, size: call.size })
+        : perLayer(raw, o, call.size),
+    );
   }
   const base = first as Pass;
   const paths = call.layers.map((l) => l.path).join(',');
-  if (maps.length === 1) return { heatmap: maps[0] as tf.Tensor3D, classIndex: base.classIndex, score: base.scores, output: base.output, layer: paths };
+  if (maps.length === 1)
+    return { heatmap: maps[0] as tf.Tensor3D, classIndex: base.classIndex, score: base.scores, output: base.output, layer: paths };
   const stacked = tf.stack(maps, 0);
   const positive = o.relu ? tf.relu(stacked) : stacked;
   const fused = (o.fuse === 'max' ? tf.max(positive, 0) : tf.mean(positive, 0)) as tf.Tensor3D;
-  return { heatmap: o.normalize ? normalizeMaps(fused) : fused, classIndex: base.classIndex, score: base.scores, output: base.output, layer: paths };
+  return {
+    heatmap: o.normalize ? normalizeMaps(fused) : fused,
+    classIndex: base.classIndex,
+    score: base.scores,
+    output: base.output,
+    layer: paths,
+  };
 }
 
 /** Per-layer processing before fusion (pytorch-grad-cam's `compute_cam_per_layer`). */

@@ -118,12 +118,24 @@ export function binaryClassifierTarget(category: PerExample<0 | 1>): TargetFn {
   const fn = 'binaryClassifierTarget';
   const cats = Array.isArray(category) ? [...(category as readonly unknown[])] : [category];
   if (cats.length === 0 || !cats.every((c) => c === 0 || c === 1)) {
-    targetError(fn, 'category', 'must be 0 or 1, or an array of 0/1 (one per example)', category, 'Pass 1 to explain the positive class, 0 for the negative one.');
+    targetError(
+      fn,
+      'category',
+      'must be 0 or 1, or an array of 0/1 (one per example)',
+      category,
+      'Pass 1 to explain the positive class, 0 for the negative one.',
+    );
   }
   const signValues = cats.map((c) => (c === 1 ? 1 : -1));
   return (output, examples) => {
     if (!((output.rank === 2 && output.shape[1] === 1) || output.rank === 1)) {
-      targetError(fn, 'output', 'must be [batch, 1] (one unit) for a binary classifier target', `an output of shape [${output.shape.join(', ')}]`, 'Use classTarget for outputs with one unit per class.');
+      targetError(
+        fn,
+        'output',
+        'must be [batch, 1] (one unit) for a binary classifier target',
+        `an output of shape [${output.shape.join(', ')}]`,
+        'Use classTarget for outputs with one unit per class.',
+      );
     }
     return tf.mul(tf.reshape(output, [-1]), rowsOf(tf.tensor1d(signValues), examples)) as tf.Tensor1D;
   };
@@ -151,18 +163,38 @@ export function multiLabelTarget(
 ): TargetFn {
   const fn = 'multiLabelTarget';
   const perExample = Array.isArray(classes) && classes.length > 0 && classes.every((c) => Array.isArray(c));
-  const lists: number[][] = perExample ? (classes as ReadonlyArray<readonly number[]>).map((c) => [...c]) : [[...(classes as readonly number[])]];
+  const lists: number[][] = perExample
+    ? (classes as ReadonlyArray<readonly number[]>).map((c) => [...c])
+    : [[...(classes as readonly number[])]];
   const okList = (l: unknown[]): boolean => l.length > 0 && l.every((c) => typeof c === 'number' && Number.isInteger(c) && c >= 0);
   if (!Array.isArray(classes) || !lists.every(okList)) {
-    targetError(fn, 'classes', 'must be a non-empty array of class indices, or one such array per example', classes, 'For example [2, 5], or [[2, 5], [1]] for a batch of two.');
+    targetError(
+      fn,
+      'classes',
+      'must be a non-empty array of class indices, or one such array per example',
+      classes,
+      'For example [2, 5], or [[2, 5], [1]] for a batch of two.',
+    );
   }
   let wLists: number[][];
   if (weights === undefined) {
     wLists = lists.map((l) => l.map(() => 1));
   } else {
-    const w = perExample ? (weights as ReadonlyArray<readonly number[]>).map((x) => (Array.isArray(x) ? [...(x as number[])] : [])) : [[...(weights as readonly number[])]];
-    const fits = Array.isArray(weights) && w.length === lists.length && w.every((x, i) => x.length === (lists[i] as number[]).length && x.every((v) => typeof v === 'number' && Number.isFinite(v)));
-    if (!fits) targetError(fn, 'weights', 'must give one finite weight per class, in the layout of classes', weights, 'Omit weights to weigh every class 1.');
+    const w = perExample
+      ? (weights as ReadonlyArray<readonly number[]>).map((x) => (Array.isArray(x) ? [...(x as number[])] : []))
+      : [[...(weights as readonly number[])]];
+    const fits =
+      Array.isArray(weights) &&
+      w.length === lists.length &&
+      w.every((x, i) => x.length === (lists[i] as number[]).length && x.every((v) => typeof v === 'number' && Number.isFinite(v)));
+    if (!fits)
+      targetError(
+        fn,
+        'weights',
+        'must give one finite weight per class, in the layout of classes',
+        weights,
+        'Omit weights to weigh every class 1.',
+      );
     wLists = w;
   }
   return (output, examples) => {
@@ -203,7 +235,13 @@ export function regressionTarget(index = 0): TargetFn {
       return output as tf.Tensor1D;
     }
     if (output.rank !== 2) {
-      targetError(fn, 'output', 'must be [batch] or [batch, units] for a regression target', `an output of shape [${output.shape.join(', ')}]`, 'Pick the regression output with outputIndex.');
+      targetError(
+        fn,
+        'output',
+        'must be [batch] or [batch, units] for a regression target',
+        `an output of shape [${output.shape.join(', ')}]`,
+        'Pick the regression output with outputIndex.',
+      );
     }
     checkClasses(fn, 'index', [index], output.shape[1] as number);
     return pick(output as tf.Tensor2D, [index], examples);

@@ -22,7 +22,13 @@ export function classIndices(fn: string, argument: string, value: unknown): { va
   const ok = (c: unknown): c is number => typeof c === 'number' && Number.isInteger(c) && c >= 0;
   if (ok(value)) return { values: [value], perExample: false };
   if (Array.isArray(value) && value.length > 0 && value.every(ok)) return { values: [...(value as number[])], perExample: true };
-  return targetError(fn, argument, 'must be a non-negative integer class index, or a non-empty array of them (one per example)', value, 'For example 3, or [3, 7] for a batch of two.');
+  return targetError(
+    fn,
+    argument,
+    'must be a non-negative integer class index, or a non-empty array of them (one per example)',
+    value,
+    'For example 3, or [3, 7] for a batch of two.',
+  );
 }
 
 /**
@@ -44,7 +50,13 @@ export function constant<T extends tf.Tensor>(x: T, f: (x: tf.Tensor) => tf.Tens
 /** The output as `[rows, classes]`, or a {@link TargetError} naming the builder. */
 export function classScores(fn: string, output: tf.Tensor): tf.Tensor2D {
   if (output.rank !== 2) {
-    targetError(fn, 'output', 'must be [batch, classes] for a class target', `an output of shape [${output.shape.join(', ')}]`, 'Pick a classification output with outputIndex, or use a target for this kind of output.');
+    targetError(
+      fn,
+      'output',
+      'must be [batch, classes] for a class target',
+      `an output of shape [${output.shape.join(', ')}]`,
+      'Pick a classification output with outputIndex, or use a target for this kind of output.',
+    );
   }
   return output as tf.Tensor2D;
 }
@@ -53,13 +65,25 @@ export function classScores(fn: string, output: tf.Tensor): tf.Tensor2D {
 export function checkClasses(fn: string, argument: string, classes: readonly number[], numClasses: number): void {
   const bad = classes.find((c) => c >= numClasses);
   if (bad !== undefined) {
-    targetError(fn, argument, `must be class indices in [0, ${numClasses - 1}] (the output has ${numClasses} classes)`, String(bad), 'Use a class index the model outputs.');
+    targetError(
+      fn,
+      argument,
+      `must be class indices in [0, ${numClasses - 1}] (the output has ${numClasses} classes)`,
+      String(bad),
+      'Use a class index the model outputs.',
+    );
   }
 }
 
 /** `[rows, depth]` float32 one-hot rows of int32 `indices` (zero rows for out-of-range indices). */
 export function oneHot(indices: tf.Tensor, depth: number): tf.Tensor2D {
-  return tf.tidy(() => tf.cast(tf.equal(tf.reshape(tf.range(0, depth, 1, 'int32'), [1, depth]), tf.reshape(tf.cast(indices, 'int32'), [-1, 1])), 'float32') as tf.Tensor2D);
+  return tf.tidy(
+    () =>
+      tf.cast(
+        tf.equal(tf.reshape(tf.range(0, depth, 1, 'int32'), [1, depth]), tf.reshape(tf.cast(indices, 'int32'), [-1, 1])),
+        'float32',
+      ) as tf.Tensor2D,
+  );
 }
 
 /** The class index of each row, `[rows]` int32, from one index or one per example. */

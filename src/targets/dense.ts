@@ -71,20 +71,42 @@ function materialise(v: HostOrTensor): tf.Tensor {
  * const { heatmap } = gradCam(model, image, { target: semanticSegmentationTarget(2, mask) });
  * ```
  */
-export function semanticSegmentationTarget(category: PerExample<number>, mask: tf.Tensor | PerExample<ReadonlyArray<readonly number[]>>): TargetFn {
+export function semanticSegmentationTarget(
+  category: PerExample<number>,
+  mask: tf.Tensor | PerExample<ReadonlyArray<readonly number[]>>,
+): TargetFn {
   const fn = 'semanticSegmentationTarget';
   const { values } = classIndices(fn, 'category', category);
-  const m = hostOrTensor(fn, 'mask', mask, [2, 3], 'an [H, W] mask or one [H, W] mask per example ([B, H, W]), as nested arrays or a tensor', 'For example the 0/1 mask of the pixels predicted as the category.');
+  const m = hostOrTensor(
+    fn,
+    'mask',
+    mask,
+    [2, 3],
+    'an [H, W] mask or one [H, W] mask per example ([B, H, W]), as nested arrays or a tensor',
+    'For example the 0/1 mask of the pixels predicted as the category.',
+  );
   return (output, examples) => {
     if (output.rank !== 4) {
-      targetError(fn, 'output', 'must be [batch, H, W, classes] for a segmentation target', `an output of shape [${output.shape.join(', ')}]`, 'Pick the per-pixel output with outputIndex.');
+      targetError(
+        fn,
+        'output',
+        'must be [batch, H, W, classes] for a segmentation target',
+        `an output of shape [${output.shape.join(', ')}]`,
+        'Pick the per-pixel output with outputIndex.',
+      );
     }
     const [, h, w, k] = output.shape as [number, number, number, number];
     checkClasses(fn, 'category', values, k);
     const mh = m.shape[m.shape.length - 2];
     const mw = m.shape[m.shape.length - 1];
     if (mh !== h || mw !== w) {
-      targetError(fn, 'mask', `must be ${h}x${w}, the output's size`, `a mask of ${mh}x${mw}`, 'Resize the mask to the output (nearest neighbour keeps it 0/1).');
+      targetError(
+        fn,
+        'mask',
+        `must be ${h}x${w}, the output's size`,
+        `a mask of ${mh}x${mw}`,
+        'Resize the mask to the output (nearest neighbour keeps it 0/1).',
+      );
     }
     const t = materialise(m);
     const masks = rowsOf(t.rank === 2 ? tf.expandDims(t, 0) : t, examples); // [rows, H, W]
@@ -122,17 +144,34 @@ export interface SimilarityToConceptOptions {
  * const { heatmap } = gradCam(model, image, { target: similarityToConceptTarget(concept) });
  * ```
  */
-export function similarityToConceptTarget(concept: tf.Tensor | PerExample<readonly number[]>, options?: SimilarityToConceptOptions): TargetFn {
+export function similarityToConceptTarget(
+  concept: tf.Tensor | PerExample<readonly number[]>,
+  options?: SimilarityToConceptOptions,
+): TargetFn {
   const fn = 'similarityToConceptTarget';
-  const c = hostOrTensor(fn, 'concept', concept, [1, 2], 'a vector [E] or one vector per example [B, E], as arrays or a tensor', 'Pass the embedding of the concept, e.g. of another image.');
+  const c = hostOrTensor(
+    fn,
+    'concept',
+    concept,
+    [1, 2],
+    'a vector [E] or one vector per example [B, E], as arrays or a tensor',
+    'Pass the embedding of the concept, e.g. of another image.',
+  );
   const eps = options?.eps ?? 1e-8;
-  if (typeof eps !== 'number' || !Number.isFinite(eps) || eps <= 0) targetError(fn, 'options.eps', 'must be a finite number > 0', eps, 'Omit it for 1e-8.');
+  if (typeof eps !== 'number' || !Number.isFinite(eps) || eps <= 0)
+    targetError(fn, 'options.eps', 'must be a finite number > 0', eps, 'Omit it for 1e-8.');
   return (output, examples) => {
     const rows = output.shape[0] as number;
     const o = tf.reshape(output, [rows, -1]) as tf.Tensor2D;
     const e = c.shape[c.shape.length - 1] as number;
     if (o.shape[1] !== e) {
-      targetError(fn, 'concept', `must have the size of the output (${o.shape[1]} values per example)`, `a concept of ${e} values`, 'Take the concept from the same model output (outputIndex).');
+      targetError(
+        fn,
+        'concept',
+        `must have the size of the output (${o.shape[1]} values per example)`,
+        `a concept of ${e} values`,
+        'Take the concept from the same model output (outputIndex).',
+      );
     }
     const t = materialise(c);
     const v = rowsOf(t.rank === 1 ? tf.expandDims(t, 0) : t, examples); // [rows, E]

@@ -42,7 +42,13 @@ export interface BoxScoreOptions {
 
 function defaultDecode(fn: string, output: tf.Tensor): Detections {
   if (output.rank !== 3 || output.shape[2] !== 6) {
-    targetError(fn, 'output', 'must be [batch, detections, 6] (x1, y1, x2, y2, score, label) without a decode option', `an output of shape [${output.shape.join(', ')}]`, 'Pass options.decode to read boxes, scores and labels from this output.');
+    targetError(
+      fn,
+      'output',
+      'must be [batch, detections, 6] (x1, y1, x2, y2, score, label) without a decode option',
+      `an output of shape [${output.shape.join(', ')}]`,
+      'Pass options.decode to read boxes, scores and labels from this output.',
+    );
   }
   return {
     boxes: tf.slice(output, [0, 0, 0], [-1, -1, 4]),
@@ -99,7 +105,10 @@ function iou(ref: tf.Tensor, boxes: tf.Tensor): tf.Tensor {
  * const { heatmap } = gradCam(model, image, { target });
  * ```
  */
-export function boxScoreTarget(references: readonly DetectionReference[] | ReadonlyArray<readonly DetectionReference[]>, options?: BoxScoreOptions): TargetFn {
+export function boxScoreTarget(
+  references: readonly DetectionReference[] | ReadonlyArray<readonly DetectionReference[]>,
+  options?: BoxScoreOptions,
+): TargetFn {
   const fn = 'boxScoreTarget';
   const okRef = (r: unknown): r is DetectionReference => {
     const x = r as DetectionReference | null;
@@ -116,23 +125,52 @@ export function boxScoreTarget(references: readonly DetectionReference[] | Reado
   const perExample = Array.isArray(references) && references.length > 0 && references.every((r) => Array.isArray(r));
   const lists = (perExample ? references : [references]) as ReadonlyArray<readonly unknown[]>;
   if (!Array.isArray(references) || references.length === 0 || !lists.every((l) => Array.isArray(l) && l.every(okRef))) {
-    targetError(fn, 'references', 'must be a non-empty array of { box: [x1, y1, x2, y2], label }, or one such array per example', references, 'For example [{ box: [10, 10, 50, 50], label: 1 }].');
+    targetError(
+      fn,
+      'references',
+      'must be a non-empty array of { box: [x1, y1, x2, y2], label }, or one such array per example',
+      references,
+      'For example [{ box: [10, 10, 50, 50], label: 1 }].',
+    );
   }
   const thr = options?.iouThreshold ?? 0.5;
-  if (typeof thr !== 'number' || !Number.isFinite(thr)) targetError(fn, 'options.iouThreshold', 'must be a finite number', thr, 'Omit it for 0.5.');
+  if (typeof thr !== 'number' || !Number.isFinite(thr))
+    targetError(fn, 'options.iouThreshold', 'must be a finite number', thr, 'Omit it for 0.5.');
   const decode = options?.decode;
-  if (decode !== undefined && typeof decode !== 'function') targetError(fn, 'options.decode', 'must be a function (output) => { boxes, scores, labels }', decode, 'Omit it for [batch, D, 6] outputs.');
+  if (decode !== undefined && typeof decode !== 'function')
+    targetError(
+      fn,
+      'options.decode',
+      'must be a function (output) => { boxes, scores, labels }',
+      decode,
+      'Omit it for [batch, D, 6] outputs.',
+    );
   // References padded to the longest list, with a validity flag: [n, R, 4], [n, R], [n, R].
   const r = Math.max(...lists.map((l) => l.length));
-  const boxTable = lists.map((l) => Array.from({ length: r }, (_, i) => [...((l[i] as DetectionReference | undefined)?.box ?? [0, 0, 0, 0])]));
+  const boxTable = lists.map((l) =>
+    Array.from({ length: r }, (_, i) => [...((l[i] as DetectionReference | undefined)?.box ?? [0, 0, 0, 0])]),
+  );
   const labelTable = lists.map((l) => Array.from({ length: r }, (_, i) => (l[i] as DetectionReference | undefined)?.label ?? -1));
   const validTable = lists.map((l) => Array.from({ length: r }, (_, i) => (i < l.length ? 1 : 0)));
   return (output, examples) => {
     const det = decode === undefined ? defaultDecode(fn, output) : decode(output);
     const rows = output.shape[0] as number;
     const d = det.scores.shape[1] as number;
-    if (det.boxes.rank !== 3 || det.boxes.shape[2] !== 4 || det.scores.rank !== 2 || det.labels.rank !== 2 || det.labels.shape[1] !== d || det.boxes.shape[1] !== d) {
-      targetError(fn, 'options.decode', 'must return boxes [rows, D, 4], scores [rows, D] and labels [rows, D]', `boxes [${det.boxes.shape.join(', ')}], scores [${det.scores.shape.join(', ')}], labels [${det.labels.shape.join(', ')}]`, 'Reshape the detector output to one row per detection.');
+    if (
+      det.boxes.rank !== 3 ||
+      det.boxes.shape[2] !== 4 ||
+      det.scores.rank !== 2 ||
+      det.labels.rank !== 2 ||
+      det.labels.shape[1] !== d ||
+      det.boxes.shape[1] !== d
+    ) {
+      targetError(
+        fn,
+        'options.decode',
+        'must return boxes [rows, D, 4], scores [rows, D] and labels [rows, D]',
+        `boxes [${det.boxes.shape.join(', ')}], scores [${det.scores.shape.join(', ')}], labels [${det.labels.shape.join(', ')}]`,
+        'Reshape the detector output to one row per detection.',
+      );
     }
     if (d === 0) return tf.zeros([rows]) as tf.Tensor1D;
     const refBoxes = rowsOf(tf.tensor3d(boxTable), examples); // [rows, R, 4]
@@ -149,7 +187,10 @@ export function boxScoreTarget(references: readonly DetectionReference[] | Reado
       const bestIou = tf.sum(tf.mul(ious, best), 1);
       const bestLabel = tf.sum(tf.mul(labels, best), 1);
       const counts = constant(bestIou, (x) =>
-        tf.mul(tf.cast(tf.logicalAnd(tf.greater(x, thr), tf.equal(bestLabel, tf.reshape(label, [-1]))), 'float32'), tf.reshape(tf.slice(valid, [0, k], [-1, 1]), [-1])),
+        tf.mul(
+          tf.cast(tf.logicalAnd(tf.greater(x, thr), tf.equal(bestLabel, tf.reshape(label, [-1]))), 'float32'),
+          tf.reshape(tf.slice(valid, [0, k], [-1, 1]), [-1]),
+        ),
       );
       total = tf.add(total, tf.mul(counts, tf.add(bestIou, tf.sum(tf.mul(det.scores, best), 1))));
     }

@@ -54,10 +54,17 @@ export interface FinerTargetOptions {
 export function finerTarget(options?: FinerTargetOptions): TargetFn {
   const fn = 'finerTarget';
   const alpha = options?.alpha ?? 1;
-  if (typeof alpha !== 'number' || !Number.isFinite(alpha)) targetError(fn, 'options.alpha', 'must be a finite number', alpha, 'Omit it for 1.');
+  if (typeof alpha !== 'number' || !Number.isFinite(alpha))
+    targetError(fn, 'options.alpha', 'must be a finite number', alpha, 'Omit it for 1.');
   const ranks = options?.comparisonRanks ?? [1, 2, 3];
   if (!Array.isArray(ranks) || ranks.length === 0 || !ranks.every((r) => Number.isInteger(r) && r >= 0)) {
-    targetError(fn, 'options.comparisonRanks', 'must be a non-empty array of non-negative integer ranks', ranks, 'Omit it for [1, 2, 3] (the three closest classes).');
+    targetError(
+      fn,
+      'options.comparisonRanks',
+      'must be a non-empty array of non-negative integer ranks',
+      ranks,
+      'Omit it for [1, 2, 3] (the three closest classes).',
+    );
   }
   const classes = options?.classIndex === undefined ? null : classIndices(fn, 'options.classIndex', options.classIndex).values;
   return (output, examples) => {
@@ -65,7 +72,13 @@ export function finerTarget(options?: FinerTargetOptions): TargetFn {
     const [rows, k] = o.shape;
     const needed = Math.max(...ranks) + 1;
     if (k < needed) {
-      targetError(fn, 'options.comparisonRanks', `must fit the ${k} classes of the output`, `rank ${needed - 1}`, 'Pass smaller comparisonRanks.');
+      targetError(
+        fn,
+        'options.comparisonRanks',
+        `must fit the ${k} classes of the output`,
+        `rank ${needed - 1}`,
+        'Pass smaller comparisonRanks.',
+      );
     }
     if (classes !== null) checkClasses(fn, 'options.classIndex', classes, k);
     const picked = classes === null ? null : oneHot(classOfRows(classes, examples), k);
@@ -83,7 +96,10 @@ export function finerTarget(options?: FinerTargetOptions): TargetFn {
         byRank.push(hot);
         d = tf.where(tf.cast(hot, 'bool'), tf.fill(d.shape, Infinity), d);
       }
-      return tf.stack(wanted.map((r) => byRank[r] as tf.Tensor2D), 1);
+      return tf.stack(
+        wanted.map((r) => byRank[r] as tf.Tensor2D),
+        1,
+      );
     });
     const at = (i: number): tf.Tensor2D => tf.reshape(tf.slice(masks, [0, i, 0], [-1, 1, -1]), [rows, k]) as tf.Tensor2D;
     const main = tf.sum(tf.mul(o, at(0)), 1);

@@ -5,7 +5,14 @@
  *
  * @module
  */
-export { binaryClassifierTarget, classProbabilityTarget, classReSTTarget, classTarget, multiLabelTarget, regressionTarget } from './classification.js';
+export {
+  binaryClassifierTarget,
+  classProbabilityTarget,
+  classReSTTarget,
+  classTarget,
+  multiLabelTarget,
+  regressionTarget,
+} from './classification.js';
 export type { TargetFn } from './classification.js';
 export { semanticSegmentationTarget, similarityToConceptTarget } from './dense.js';
 export type { SimilarityToConceptOptions } from './dense.js';

@@ -46,7 +46,9 @@ describe.skipIf(skip !== undefined)(skip ?? 'channels-first convolutions in the 
     expect(tf.getBackend()).toBe(backend);
     const { value, kernels } = await traceKernels(() => gradCam(model, x, { layer: 'first', target: [0, 2] }));
     expect(maxAbsDiff(value.heatmap, reference)).toBeLessThanOrEqual(1e-4);
-    expect([...kernels].filter((k) => /BackpropFilter|DepthwiseConv2dNativeBackpropInput/.test(k) && (backend === 'wasm' || /Filter/.test(k)))).toEqual([]);
+    expect(
+      [...kernels].filter((k) => /BackpropFilter|DepthwiseConv2dNativeBackpropInput/.test(k) && (backend === 'wasm' || /Filter/.test(k))),
+    ).toEqual([]);
     tf.dispose(value);
   });
 });

@@ -251,39 +251,91 @@ function detections(s: Subject): tf.Tensor {
  */
 export const CASES: readonly Case[] = [
   { fn: 'gradCam', run: (s) => gradCam(s.model, s.input), subjects: ['sequential', 'dag', 'nested'] },
-  { fn: 'gradCam', name: 'gradCam (one image, class 1, raw map)', run: (s) => gradCam(s.model, s.image, { target: 1, relu: false, normalize: false, resize: false }) },
-  { fn: 'gradCam', name: "gradCam (layer 'bn': depthwise, separable, 'same' avg-pool in the head)", run: (s) => gradCam(s.model, s.input, { layer: 'bn' }), subjects: ['dag'] },
-  { fn: 'gradCam', name: 'gradCam (mid-network block: 12 depthwise convs in the head)', run: (s) => gradCam(s.model, s.input, { layer: 'block_3_expand_relu' }), subjects: ['mobilenet'] },
-  { fn: 'gradCam', name: "gradCam (layer 'first': channels-first convs in the head)", run: (s) => gradCam(s.model, s.input, { layer: 'first' }), subjects: ['channelsFirst'] },
-  { fn: 'gradCam', name: 'gradCam (two layers fused, augSmooth)', run: (s) => gradCam(s.model, s.input, { layer: ['c1', 'last_conv'], augSmooth: true }), subjects: ['sequential'] },
+  {
+    fn: 'gradCam',
+    name: 'gradCam (one image, class 1, raw map)',
+    run: (s) => gradCam(s.model, s.image, { target: 1, relu: false, normalize: false, resize: false }),
+  },
+  {
+    fn: 'gradCam',
+    name: "gradCam (layer 'bn': depthwise, separable, 'same' avg-pool in the head)",
+    run: (s) => gradCam(s.model, s.input, { layer: 'bn' }),
+    subjects: ['dag'],
+  },
+  {
+    fn: 'gradCam',
+    name: 'gradCam (mid-network block: 12 depthwise convs in the head)',
+    run: (s) => gradCam(s.model, s.input, { layer: 'block_3_expand_relu' }),
+    subjects: ['mobilenet'],
+  },
+  {
+    fn: 'gradCam',
+    name: "gradCam (layer 'first': channels-first convs in the head)",
+    run: (s) => gradCam(s.model, s.input, { layer: 'first' }),
+    subjects: ['channelsFirst'],
+  },
+  {
+    fn: 'gradCam',
+    name: 'gradCam (two layers fused, augSmooth)',
+    run: (s) => gradCam(s.model, s.input, { layer: ['c1', 'last_conv'], augSmooth: true }),
+    subjects: ['sequential'],
+  },
   // Every other built-in method of the registry, with its defaults (a new method there is covered here).
   ...Object.entries(CAM_METHODS)
     .filter(([fn]) => fn !== 'gradCam')
     .map(([fn, cam]): Case => ({ fn, run: (s) => cam(s.model, s.input) })),
-  { fn: 'gradCamPlusPlus', name: 'gradCamPlusPlus (eigenSmooth)', run: (s) => CAM_METHODS.gradCamPlusPlus(s.model, s.input, { eigenSmooth: true }), subjects: ['dag'] },
+  {
+    fn: 'gradCamPlusPlus',
+    name: 'gradCamPlusPlus (eigenSmooth)',
+    run: (s) => CAM_METHODS.gradCamPlusPlus(s.model, s.input, { eigenSmooth: true }),
+    subjects: ['dag'],
+  },
   { fn: 'createCam', run: (s) => absGradCam(s.model, s.input) },
   { fn: 'gradCamCallback', name: 'gradCamCallback (onEpochEnd)', run: (s) => camsAfterOneEpoch(s), subjects: ['sequential'] },
-  { fn: 'activationsAndGradients', run: (s) => activationsAndGradients(s.model, s.input, { target: 1 }), subjects: ['sequential', 'dag', 'nested'] },
+  {
+    fn: 'activationsAndGradients',
+    run: (s) => activationsAndGradients(s.model, s.input, { target: 1 }),
+    subjects: ['sequential', 'dag', 'nested'],
+  },
   { fn: 'combineChannels', run: (s) => combineChannels(s.signed, s.channelWeights), subjects: MODEL_FREE },
   { fn: 'guidedBackprop', run: (s) => guidedBackprop(s.model, s.input), subjects: ['sequential', 'dag', 'mobilenet', 'channelsFirst'] },
   { fn: 'guidedGradCam', run: (s) => guidedGradCam(s.model, s.input, { target: 2 }) },
   { fn: 'deprocessGradients', run: (s) => deprocessGradients(s.signed), subjects: MODEL_FREE },
   { fn: 'principalProjection', run: (s) => principalProjection(s.signed), subjects: MODEL_FREE },
   { fn: 'overlay', run: (s) => overlay(s.input, s.heatmap), subjects: MODEL_FREE },
-  { fn: 'overlay', name: "overlay (int32 image, 'viridis', alpha 0.3)", run: (s) => overlay(s.levels, s.heatmap, { colormap: 'viridis', alpha: 0.3 }), subjects: MODEL_FREE },
+  {
+    fn: 'overlay',
+    name: "overlay (int32 image, 'viridis', alpha 0.3)",
+    run: (s) => overlay(s.levels, s.heatmap, { colormap: 'viridis', alpha: 0.3 }),
+    subjects: MODEL_FREE,
+  },
   { fn: 'applyColormap', run: (s) => applyColormap(s.heatmap, 'turbo'), subjects: MODEL_FREE },
   { fn: 'normalizeMaps', run: (s) => normalizeMaps(s.signed), subjects: MODEL_FREE },
   { fn: 'resizeMaps', run: (s) => resizeMaps(s.heatmap, [23, 9]), subjects: MODEL_FREE },
   { fn: 'pointingGame', run: (s) => pointingGame(s.heatmap, boxesFor(s)), subjects: MODEL_FREE },
   { fn: 'energyInBox', run: (s) => energyInBox(s.heatmap, boxesFor(s)), subjects: MODEL_FREE },
-  { fn: 'centerPrior', run: (s) => centerPrior(s.heatmap.shape[1], s.heatmap.shape[2], { batch: s.heatmap.shape[0] }), subjects: MODEL_FREE },
-  { fn: 'spearman', reads: true, run: (s) => tf.tidy(() => spearman(s.heatmap, tf.reverse(s.heatmap, 2) as tf.Tensor3D)), subjects: MODEL_FREE },
+  {
+    fn: 'centerPrior',
+    run: (s) => centerPrior(s.heatmap.shape[1], s.heatmap.shape[2], { batch: s.heatmap.shape[0] }),
+    subjects: MODEL_FREE,
+  },
+  {
+    fn: 'spearman',
+    reads: true,
+    run: (s) => tf.tidy(() => spearman(s.heatmap, tf.reverse(s.heatmap, 2) as tf.Tensor3D)),
+    subjects: MODEL_FREE,
+  },
   { fn: 'ssim', run: (s) => tf.tidy(() => ssim(s.heatmap, tf.reverse(s.heatmap, 2) as tf.Tensor3D)), subjects: MODEL_FREE },
   { fn: 'confidenceChange', run: (s) => confidenceChange(s.model, s.input, s.heatmap, { target: 1 }), subjects: ['sequential'] },
   { fn: 'averageDrop', run: (s) => averageDrop(s.model, s.input, s.heatmap, { target: 1 }), subjects: ['sequential'] },
   { fn: 'increaseInConfidence', run: (s) => increaseInConfidence(s.model, s.input, s.heatmap, { target: 1 }), subjects: ['sequential'] },
   { fn: 'deletion', reads: true, run: (s) => deletion(s.model, s.input, s.heatmap, { target: 1, steps: 4 }), subjects: ['sequential'] },
-  { fn: 'insertion', reads: true, run: (s) => insertion(s.model, s.input, s.heatmap, { target: 1, steps: 4, baseline: 'zeros' }), subjects: ['sequential'] },
+  {
+    fn: 'insertion',
+    reads: true,
+    run: (s) => insertion(s.model, s.input, s.heatmap, { target: 1, steps: 4, baseline: 'zeros' }),
+    subjects: ['sequential'],
+  },
   {
     fn: 'sanityCheck',
     reads: true,
@@ -299,7 +351,15 @@ export const CASES: readonly Case[] = [
     subjects: ['sequential'],
   },
   { fn: 'postprocessMaps', run: (s) => postprocessMaps(s.rawMap, { relu: true, normalize: true, size: [16, 16] }), subjects: MODEL_FREE },
-  { fn: 'listLayers', run: (s) => ({ layers: listLayers(s.model).map((l) => `${l.name} ${l.op} [${l.shape.join(',')}]`).join(';') }), subjects: ['dag', 'graphResidual'] },
+  {
+    fn: 'listLayers',
+    run: (s) => ({
+      layers: listLayers(s.model)
+        .map((l) => `${l.name} ${l.op} [${l.shape.join(',')}]`)
+        .join(';'),
+    }),
+    subjects: ['dag', 'graphResidual'],
+  },
   // tf.GraphModels. `reads`: tfjs' graph executor reads its number parameters (axes, shapes) from
   // small constants on every execute, and tfcam reads the same constants once per model to plan.
   ...(
@@ -310,30 +370,104 @@ export const CASES: readonly Case[] = [
       ['guidedGradCam', (s) => guidedGradCam(s.model, s.input, { target: 2 })],
     ] as Array<[string, Case['run']]>
   ).map(([fn, run]): Case => ({ fn, name: `${fn} (tf.GraphModel)`, reads: true, run, subjects: ['graphResidual', 'graphInception'] })),
-  { fn: 'gradCam', name: 'gradCam (tf.GraphModel, node inside a residual branch: cut feed, depthwise convs in the head)', reads: true, run: (s) => gradCam(s.model, s.input, { layer: 'expanded_conv_1/depthwise' }), subjects: ['graphResidual'] },
-  { fn: 'activationsAndGradients', name: 'activationsAndGradients (tf.GraphModel, node inside an Inception branch)', reads: true, run: (s) => activationsAndGradients(s.model, s.input, { layer: 'conv2d_3', target: 1 }), subjects: ['graphInception'] },
-  { fn: 'confidenceChange', name: 'confidenceChange (tf.GraphModel)', reads: true, run: (s) => confidenceChange(s.model, s.input, s.heatmap, { target: 1 }), subjects: ['graphInception'] },
+  {
+    fn: 'gradCam',
+    name: 'gradCam (tf.GraphModel, node inside a residual branch: cut feed, depthwise convs in the head)',
+    reads: true,
+    run: (s) => gradCam(s.model, s.input, { layer: 'expanded_conv_1/depthwise' }),
+    subjects: ['graphResidual'],
+  },
+  {
+    fn: 'activationsAndGradients',
+    name: 'activationsAndGradients (tf.GraphModel, node inside an Inception branch)',
+    reads: true,
+    run: (s) => activationsAndGradients(s.model, s.input, { layer: 'conv2d_3', target: 1 }),
+    subjects: ['graphInception'],
+  },
+  {
+    fn: 'confidenceChange',
+    name: 'confidenceChange (tf.GraphModel)',
+    reads: true,
+    run: (s) => confidenceChange(s.model, s.input, s.heatmap, { target: 1 }),
+    subjects: ['graphInception'],
+  },
   // Issue 14: target builders (through gradCam where the subject fits; else value and gradient on a
   // tensor of the output's shape), the RandomCAM baseline, Shapley-CAM on probabilities, SegEigenCAM's
   // projection.
   { fn: 'classTarget', run: (s) => gradCam(s.model, s.input, { target: classTarget([1, 2]) }), subjects: ['sequential'] },
   { fn: 'classProbabilityTarget', run: (s) => gradCam(s.model, s.input, { target: classProbabilityTarget(1) }) },
   { fn: 'classReSTTarget', run: (s) => gradCam(s.model, s.input, { target: classReSTTarget(2) }), subjects: ['sequential'] },
-  { fn: 'multiLabelTarget', run: (s) => gradCam(s.model, s.input, { target: multiLabelTarget([0, 2], [1, 0.5]) }), subjects: ['sequential'] },
+  {
+    fn: 'multiLabelTarget',
+    run: (s) => gradCam(s.model, s.input, { target: multiLabelTarget([0, 2], [1, 0.5]) }),
+    subjects: ['sequential'],
+  },
   { fn: 'regressionTarget', run: (s) => gradCam(s.model, s.input, { target: regressionTarget(3) }), subjects: ['sequential'] },
   { fn: 'finerTarget', run: (s) => gradCam(s.model, s.input, { target: finerTarget({ alpha: 0.5 }) }) },
-  { fn: 'binaryClassifierTarget', run: (s) => targetGradient(binaryClassifierTarget([1, 0]), () => tf.reshape(tf.slice(s.signed, [0, 0, 0, 0], [-1, 1, 1, 1]), [-1, 1])), subjects: MODEL_FREE },
-  { fn: 'semanticSegmentationTarget', run: (s) => targetGradient(semanticSegmentationTarget(1, s.heatmap), () => s.signed), subjects: MODEL_FREE },
-  { fn: 'similarityToConceptTarget', run: (s) => targetGradient(similarityToConceptTarget([0.5, -1, 2]), () => tf.mean(s.signed, [1, 2])), subjects: MODEL_FREE },
-  { fn: 'boxScoreTarget', run: (s) => targetGradient(boxScoreTarget([{ box: [1, 1, 6, 6], label: 2 }], { iouThreshold: 0.1 }), () => detections(s)), subjects: MODEL_FREE },
+  {
+    fn: 'binaryClassifierTarget',
+    run: (s) => targetGradient(binaryClassifierTarget([1, 0]), () => tf.reshape(tf.slice(s.signed, [0, 0, 0, 0], [-1, 1, 1, 1]), [-1, 1])),
+    subjects: MODEL_FREE,
+  },
+  {
+    fn: 'semanticSegmentationTarget',
+    run: (s) => targetGradient(semanticSegmentationTarget(1, s.heatmap), () => s.signed),
+    subjects: MODEL_FREE,
+  },
+  {
+    fn: 'similarityToConceptTarget',
+    run: (s) => targetGradient(similarityToConceptTarget([0.5, -1, 2]), () => tf.mean(s.signed, [1, 2])),
+    subjects: MODEL_FREE,
+  },
+  {
+    fn: 'boxScoreTarget',
+    run: (s) => targetGradient(boxScoreTarget([{ box: [1, 1, 6, 6], label: 2 }], { iouThreshold: 0.1 }), () => detections(s)),
+    subjects: MODEL_FREE,
+  },
   { fn: 'randomCam', run: (s) => randomCam(s.model, s.input, { seed: 1 }) },
-  { fn: 'shapleyCam', name: 'shapleyCam (probabilities: second-order term)', run: (s) => shapleyCam(s.model, s.input, { logits: false }), subjects: ['sequential'] },
-  { fn: 'principalProjection', name: "principalProjection (orientation 'extremum')", run: (s) => principalProjection(s.signed, { orientation: 'extremum' }), subjects: MODEL_FREE },
-  { fn: 'deepFeatureFactorization', run: (s) => { const r = deepFeatureFactorization(s.model, s.input, { components: 3, maxIterations: 30 }); return { concepts: r.concepts, explanations: r.explanations, iterations: r.iterations, reconstructionError: r.reconstructionError }; }, subjects: ['sequential'] },
-  { fn: 'road', reads: true, run: (s) => road(s.model, s.input, s.heatmap, { target: 1, percentiles: [30, 70], seed: 1 }), subjects: ['sequential'] },
-  { fn: 'noisyLinearImpute', reads: true, run: (s) => tf.tidy(() => noisyLinearImpute(s.input, tf.cast(tf.less(s.heatmap, 0.5), 'float32') as tf.Tensor3D, { seed: 2 })), subjects: MODEL_FREE },
-  { fn: 'arcc', reads: true, run: (s) => arcc(s.model, s.input, s.heatmap, { target: 1, percentiles: [50], noise: 0 }), subjects: ['sequential'] },
-  { fn: 'camMultImageConfidenceChange', run: (s) => camMultImageConfidenceChange(s.model, s.input, s.heatmap, { target: 1, softmax: true }), subjects: ['sequential'] },
+  {
+    fn: 'shapleyCam',
+    name: 'shapleyCam (probabilities: second-order term)',
+    run: (s) => shapleyCam(s.model, s.input, { logits: false }),
+    subjects: ['sequential'],
+  },
+  {
+    fn: 'principalProjection',
+    name: "principalProjection (orientation 'extremum')",
+    run: (s) => principalProjection(s.signed, { orientation: 'extremum' }),
+    subjects: MODEL_FREE,
+  },
+  {
+    fn: 'deepFeatureFactorization',
+    run: (s) => {
+      const r = deepFeatureFactorization(s.model, s.input, { components: 3, maxIterations: 30 });
+      return { concepts: r.concepts, explanations: r.explanations, iterations: r.iterations, reconstructionError: r.reconstructionError };
+    },
+    subjects: ['sequential'],
+  },
+  {
+    fn: 'road',
+    reads: true,
+    run: (s) => road(s.model, s.input, s.heatmap, { target: 1, percentiles: [30, 70], seed: 1 }),
+    subjects: ['sequential'],
+  },
+  {
+    fn: 'noisyLinearImpute',
+    reads: true,
+    run: (s) => tf.tidy(() => noisyLinearImpute(s.input, tf.cast(tf.less(s.heatmap, 0.5), 'float32') as tf.Tensor3D, { seed: 2 })),
+    subjects: MODEL_FREE,
+  },
+  {
+    fn: 'arcc',
+    reads: true,
+    run: (s) => arcc(s.model, s.input, s.heatmap, { target: 1, percentiles: [50], noise: 0 }),
+    subjects: ['sequential'],
+  },
+  {
+    fn: 'camMultImageConfidenceChange',
+    run: (s) => camMultImageConfidenceChange(s.model, s.input, s.heatmap, { target: 1, softmax: true }),
+    subjects: ['sequential'],
+  },
   { fn: 'coherency', run: (s) => coherency(s.model, s.input, s.heatmap, { target: 1 }), subjects: ['sequential'] },
   { fn: 'complexity', run: (s) => complexity(s.heatmap), subjects: MODEL_FREE },
   { fn: 'sobelCam', run: (s) => sobelCam(s.levels), subjects: MODEL_FREE },

@@ -63,7 +63,9 @@ export async function recordReads<T>(f: () => T | Promise<T>): Promise<{ value: 
   const restores: Array<() => void> = [];
   const targets: Array<[string, Record<string, unknown>]> = [
     ['engine', engine() as unknown as Record<string, unknown>],
-    ...Object.entries(engine().registry).map(([name, b]) => [`backend ${name}`, b as Record<string, unknown>] as [string, Record<string, unknown>]),
+    ...Object.entries(engine().registry).map(
+      ([name, b]) => [`backend ${name}`, b as Record<string, unknown>] as [string, Record<string, unknown>],
+    ),
   ];
   for (const [label, target] of targets) {
     for (const method of ['readSync', 'read'] as const) {

@@ -49,7 +49,13 @@ function referenceApply(step: Step, ins: tf.Tensor[], correctAvgPool: boolean): 
 }
 
 /** Reference Grad-CAM weights (mean over space of dS/dA) for one image, computed on cpu. */
-async function referenceWeights(model: tfl.LayersModel, x: tf.Tensor4D, layer: string, cls: number, correctAvgPool = true): Promise<number[]> {
+async function referenceWeights(
+  model: tfl.LayersModel,
+  x: tf.Tensor4D,
+  layer: string,
+  cls: number,
+  correctAvgPool = true,
+): Promise<number[]> {
   return onCpu(() =>
     tf.tidy(() => {
       const m = model as unknown as ContainerLike;
@@ -59,7 +65,11 @@ async function referenceWeights(model: tfl.LayersModel, x: tf.Tensor4D, layer: s
         const values = new Map<number, tf.Tensor>(frontier);
         values.set(plan.targetValue, a);
         for (const step of plan.head) {
-          const outs = referenceApply(step, step.inputs.map((v) => values.get(v) as tf.Tensor), correctAvgPool);
+          const outs = referenceApply(
+            step,
+            step.inputs.map((v) => values.get(v) as tf.Tensor),
+            correctAvgPool,
+          );
           step.outputs.forEach((v, k) => values.set(v, outs[k] as tf.Tensor));
         }
         return tf.sum(tf.slice(values.get(plan.outputValue) as tf.Tensor2D, [0, cls], [1, 1]));

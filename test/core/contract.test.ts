@@ -53,15 +53,34 @@ const scoring: Samples<ScoringOptions> = { target: 1, softmax: 'auto', outputInd
 
 /** Each public function with options: how to call it with one option set, and a value per key. */
 const CASES: Array<{ fn: string; samples: Record<string, unknown>; call: (t: Subject, options: Record<string, unknown>) => unknown }> = [
-  { fn: 'gradCam', samples: { ...cam, guidedGrads: true } satisfies Samples<GradCamOptions>, call: (t, o) => tfcam.gradCam(t.model, t.x, o) },
-  { fn: 'gradCamPlusPlus', samples: { ...cam, variant: 'paper' } satisfies Samples<GradCamPlusPlusOptions>, call: (t, o) => tfcam.gradCamPlusPlus(t.model, t.x, o) },
+  {
+    fn: 'gradCam',
+    samples: { ...cam, guidedGrads: true } satisfies Samples<GradCamOptions>,
+    call: (t, o) => tfcam.gradCam(t.model, t.x, o),
+  },
+  {
+    fn: 'gradCamPlusPlus',
+    samples: { ...cam, variant: 'paper' } satisfies Samples<GradCamPlusPlusOptions>,
+    call: (t, o) => tfcam.gradCamPlusPlus(t.model, t.x, o),
+  },
   { fn: 'hiResCam', samples: cam, call: (t, o) => tfcam.hiResCam(t.model, t.x, o) },
   { fn: 'eigenCam', samples: cam, call: (t, o) => tfcam.eigenCam(t.model, t.x, o) },
-  { fn: 'scoreCam', samples: { ...batched, softmax: 'classes' } satisfies Samples<ScoreCamOptions>, call: (t, o) => tfcam.scoreCam(t.model, t.x, o) },
+  {
+    fn: 'scoreCam',
+    samples: { ...batched, softmax: 'classes' } satisfies Samples<ScoreCamOptions>,
+    call: (t, o) => tfcam.scoreCam(t.model, t.x, o),
+  },
   { fn: 'ablationCam', samples: batched, call: (t, o) => tfcam.ablationCam(t.model, t.x, o) },
   {
     fn: 'activationsAndGradients',
-    samples: { layer: 'last_conv', node: 0, target: 1, logits: true, outputIndex: 0, validate: true } satisfies Samples<ActivationsAndGradientsOptions>,
+    samples: {
+      layer: 'last_conv',
+      node: 0,
+      target: 1,
+      logits: true,
+      outputIndex: 0,
+      validate: true,
+    } satisfies Samples<ActivationsAndGradientsOptions>,
     call: (t, o) => tfcam.activationsAndGradients(t.model, t.x, o),
   },
   {
@@ -80,12 +99,39 @@ const CASES: Array<{ fn: string; samples: Record<string, unknown>; call: (t: Sub
     samples: { ...scoring, steps: 4, baseline: 'mean', blurSigma: 2 } satisfies Samples<PerturbationCurveOptions>,
     call: (t, o) => tfcam.deletion(t.model, t.x, t.map, o),
   },
-  { fn: 'pointingGame', samples: { tolerance: 1 } satisfies Samples<PointingGameOptions>, call: (t, o) => tfcam.pointingGame(t.map, [[0, 0, 4, 4], [0, 0, 4, 4]], o) },
-  { fn: 'centerPrior', samples: { batch: 2, sigma: 3 } satisfies Samples<CenterPriorOptions>, call: (_t, o) => tfcam.centerPrior(16, 16, o) },
-  { fn: 'ssim', samples: { windowSize: 3, sigma: 1, dataRange: 1 } satisfies Samples<SsimOptions>, call: (t, o) => tfcam.ssim(t.map, t.map, o) },
+  {
+    fn: 'pointingGame',
+    samples: { tolerance: 1 } satisfies Samples<PointingGameOptions>,
+    call: (t, o) =>
+      tfcam.pointingGame(
+        t.map,
+        [
+          [0, 0, 4, 4],
+          [0, 0, 4, 4],
+        ],
+        o,
+      ),
+  },
+  {
+    fn: 'centerPrior',
+    samples: { batch: 2, sigma: 3 } satisfies Samples<CenterPriorOptions>,
+    call: (_t, o) => tfcam.centerPrior(16, 16, o),
+  },
+  {
+    fn: 'ssim',
+    samples: { windowSize: 3, sigma: 1, dataRange: 1 } satisfies Samples<SsimOptions>,
+    call: (t, o) => tfcam.ssim(t.map, t.map, o),
+  },
   {
     fn: 'sanityCheck',
-    samples: { methodOptions: { layer: 'last_conv' }, mode: 'independent', layers: ['out'], seed: 3, pinTarget: false, keepMaps: false } satisfies Samples<SanityCheckOptions>,
+    samples: {
+      methodOptions: { layer: 'last_conv' },
+      mode: 'independent',
+      layers: ['out'],
+      seed: 3,
+      pinTarget: false,
+      keepMaps: false,
+    } satisfies Samples<SanityCheckOptions>,
     call: (t, o) => tfcam.sanityCheck(t.model, t.x, tfcam.gradCam, o),
   },
   {
@@ -139,7 +185,7 @@ describe('guidedGradCam composes Grad-CAM with every Grad-CAM option', () => {
     ['augSmooth', { augSmooth: true }],
     ['eigenSmooth', { eigenSmooth: true }],
     ['guidedGrads', { guidedGrads: true }],
-  ] as const)('%s: its heatmap is gradCam\'s with the same options', (_name, options) => {
+  ] as const)("%s: its heatmap is gradCam's with the same options", (_name, options) => {
     const m = sequentialModel();
     const g = guidedGradCam(m.model, m.input as tf.Tensor4D, options);
     const c = gradCam(m.model, m.input as tf.Tensor4D, options);

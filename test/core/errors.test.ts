@@ -1,16 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  InputError,
-  LayerError,
-  ModelError,
-  OptionError,
-  TargetError,
-  TfcamError,
-  UnsupportedError,
-  gradCam,
-} from '../../src/index.js';
+import { InputError, LayerError, ModelError, OptionError, TargetError, TfcamError, UnsupportedError, gradCam } from '../../src/index.js';
 import { expectModelUnchanged, expectThrowsClean, snapshotModel } from '../helpers/integrity.js';
 import { image, multiInputModel, multiOutputModel, sequentialModel, seedWeights } from '../helpers/models.js';
 
@@ -35,7 +26,11 @@ describe('gradCam errors: typed, explicit, leak-free, model untouched', () => {
 
   describe('model', () => {
     it('rejects something that is not a LayersModel', () => {
-      const e = expectThrowsClean(() => call({ predict: () => null }, x), ModelError, /^gradCam: 'model' must be a tf\.LayersModel .* but got a plain object\. /);
+      const e = expectThrowsClean(
+        () => call({ predict: () => null }, x),
+        ModelError,
+        /^gradCam: 'model' must be a tf\.LayersModel .* but got a plain object\. /,
+      );
       expect(e).toBeInstanceOf(TfcamError);
       expect((e as TfcamError).code).toBe('INVALID_MODEL');
       expect((e as TfcamError).argument).toBe('model');
@@ -44,19 +39,31 @@ describe('gradCam errors: typed, explicit, leak-free, model untouched', () => {
 
     it('rejects an unbuilt model', () => {
       const unbuilt = tfl.sequential({ name: 'empty' });
-      expectThrowsClean(() => call(unbuilt, x), ModelError, /'model' must be built \(have inputs and outputs\), but got an unbuilt Sequential 'empty'\. Give the first layer an inputShape/);
+      expectThrowsClean(
+        () => call(unbuilt, x),
+        ModelError,
+        /'model' must be built \(have inputs and outputs\), but got an unbuilt Sequential 'empty'\. Give the first layer an inputShape/,
+      );
     });
   });
 
   describe('input', () => {
     it('rejects a non-tensor', () => {
-      expectThrowsClean(() => call(seq.model, [[1, 2, 3]]), InputError, /'input' must be a tf\.Tensor of shape \[batch, 16, 16, 3\] or \[16, 16, 3\], but got an array of length 1/);
+      expectThrowsClean(
+        () => call(seq.model, [[1, 2, 3]]),
+        InputError,
+        /'input' must be a tf\.Tensor of shape \[batch, 16, 16, 3\] or \[16, 16, 3\], but got an array of length 1/,
+      );
       expectThrowsClean(() => call(seq.model, 'img.png'), InputError, /'input' must be a tf\.Tensor.*but got 'img\.png'/);
     });
 
     it('rejects a wrong rank', () => {
       const v = tf.zeros([16, 16]);
-      expectThrowsClean(() => call(seq.model, v), InputError, /'input' must have rank 4 \[batch, 16, 16, 3\] or 3 \[16, 16, 3\], but got a float32 tensor of shape \[16, 16\]\. Add the missing axes/);
+      expectThrowsClean(
+        () => call(seq.model, v),
+        InputError,
+        /'input' must have rank 4 \[batch, 16, 16, 3\] or 3 \[16, 16, 3\], but got a float32 tensor of shape \[16, 16\]\. Add the missing axes/,
+      );
       v.dispose();
     });
 
@@ -71,8 +78,15 @@ describe('gradCam errors: typed, explicit, leak-free, model untouched', () => {
     });
 
     it('rejects non-finite values (validate on by default on cpu/wasm) and skips the check with validate: false', () => {
-      const bad = tf.tensor4d(new Float32Array(16 * 16 * 3).fill(0.5).map((v, i) => (i === 7 ? NaN : v)), [1, 16, 16, 3]);
-      expectThrowsClean(() => call(seq.model, bad), InputError, /'input' must hold finite numbers, but got a tensor containing NaN or Infinity\. .*validate: false/);
+      const bad = tf.tensor4d(
+        new Float32Array(16 * 16 * 3).fill(0.5).map((v, i) => (i === 7 ? NaN : v)),
+        [1, 16, 16, 3],
+      );
+      expectThrowsClean(
+        () => call(seq.model, bad),
+        InputError,
+        /'input' must hold finite numbers, but got a tensor containing NaN or Infinity\. .*validate: false/,
+      );
       const inf = tf.fill([1, 16, 16, 3], Infinity);
       expectThrowsClean(() => call(seq.model, inf), InputError, /must hold finite numbers/);
       const r = call(seq.model, bad, { validate: false }) as { heatmap: tf.Tensor };
@@ -82,7 +96,11 @@ describe('gradCam errors: typed, explicit, leak-free, model untouched', () => {
 
     it('rejects an empty batch', () => {
       const v = tf.zeros([0, 16, 16, 3]);
-      expectThrowsClean(() => call(seq.model, v), InputError, /'input' must hold at least one example, but got a float32 tensor of shape \[0, 16, 16, 3\]/);
+      expectThrowsClean(
+        () => call(seq.model, v),
+        InputError,
+        /'input' must hold at least one example, but got a float32 tensor of shape \[0, 16, 16, 3\]/,
+      );
       v.dispose();
     });
 
@@ -95,9 +113,17 @@ describe('gradCam errors: typed, explicit, leak-free, model untouched', () => {
     it('rejects the wrong number of inputs and mismatched batches for a multi-input model', () => {
       const t = multiInputModel();
       expectThrowsClean(() => call(t.model, t.inputs[0]), InputError, /'input' must be an array of 2 tensors .* Pass \[image, meta\]/);
-      expectThrowsClean(() => call(t.model, [t.inputs[0]]), InputError, /'input' must hold one tensor per model input \(2\), but got an array of 1/);
+      expectThrowsClean(
+        () => call(t.model, [t.inputs[0]]),
+        InputError,
+        /'input' must hold one tensor per model input \(2\), but got an array of 1/,
+      );
       const meta1 = tf.zeros([1, 4]);
-      expectThrowsClean(() => call(t.model, [t.inputs[0], meta1]), InputError, /'input\[1\]' must have the same batch size as input\[0\] \(2\)/);
+      expectThrowsClean(
+        () => call(t.model, [t.inputs[0], meta1]),
+        InputError,
+        /'input\[1\]' must have the same batch size as input\[0\] \(2\)/,
+      );
       const metaU = tf.zeros([4]);
       expectThrowsClean(() => call(t.model, [t.inputs[0], metaU]), InputError, /'input\[1\]' must be batched like the other inputs/);
       tf.dispose([meta1, metaU, ...t.inputs]);
@@ -107,11 +133,19 @@ describe('gradCam errors: typed, explicit, leak-free, model untouched', () => {
 
   describe('layer', () => {
     it('rejects an unknown name and lists the candidates', () => {
-      expectThrowsClean(() => call(seq.model, x, { layer: 'conv9' }), LayerError, /^gradCam: 'layer' must name a layer of the model, but got 'conv9'\. Use one of: c1, pool, last_conv/);
+      expectThrowsClean(
+        () => call(seq.model, x, { layer: 'conv9' }),
+        LayerError,
+        /^gradCam: 'layer' must name a layer of the model, but got 'conv9'\. Use one of: c1, pool, last_conv/,
+      );
     });
 
     it('rejects an index out of range', () => {
-      expectThrowsClean(() => call(seq.model, x, { layer: 9 }), LayerError, /'layer' as an index must be an integer in \[-5, 4\] \(model\.layers has 5 layers\), but got 9/);
+      expectThrowsClean(
+        () => call(seq.model, x, { layer: 9 }),
+        LayerError,
+        /'layer' as an index must be an integer in \[-5, 4\] \(model\.layers has 5 layers\), but got 9/,
+      );
       expectThrowsClean(() => call(seq.model, x, { layer: -6 }), LayerError, /in \[-5, 4\]/);
     });
 
@@ -124,13 +158,21 @@ describe('gradCam errors: typed, explicit, leak-free, model untouched', () => {
     });
 
     it('rejects a layer whose output is not rank 4', () => {
-      expectThrowsClean(() => call(seq.model, x, { layer: 'gap' }), LayerError, /'layer' must have a rank-4 output \[batch, height, width, channels\], but got 'gap' with output shape \[null, 6\]/);
+      expectThrowsClean(
+        () => call(seq.model, x, { layer: 'gap' }),
+        LayerError,
+        /'layer' must have a rank-4 output \[batch, height, width, channels\], but got 'gap' with output shape \[null, 6\]/,
+      );
       expectThrowsClean(() => call(seq.model, x, { layer: -1 }), LayerError, /rank-4 output.*index -1 \('out'\)/);
     });
 
     it('rejects a layer that is not connected to the explained output', () => {
       const t = multiOutputModel();
-      expectThrowsClean(() => call(t.model, t.input, { layer: 'c2', outputIndex: 0 }), LayerError, /'layer' must be connected to the explained model output, but got 'c2', which the output does not depend on/);
+      expectThrowsClean(
+        () => call(t.model, t.input, { layer: 'c2', outputIndex: 0 }),
+        LayerError,
+        /'layer' must be connected to the explained model output, but got 'c2', which the output does not depend on/,
+      );
       // The same layer is fine for the output it feeds.
       const r = call(t.model, t.input, { layer: 'c2', outputIndex: 1 });
       tf.dispose(r as tf.TensorContainer);
@@ -139,7 +181,11 @@ describe('gradCam errors: typed, explicit, leak-free, model untouched', () => {
 
     it('rejects a Layer object from another model', () => {
       const other = tfl.layers.conv2d({ filters: 2, kernelSize: 1, name: 'stranger' });
-      expectThrowsClean(() => call(seq.model, x, { layer: other }), LayerError, /'layer' must be a layer of this model .* but got layer 'stranger', which is not part of it/);
+      expectThrowsClean(
+        () => call(seq.model, x, { layer: other }),
+        LayerError,
+        /'layer' must be a layer of this model .* but got layer 'stranger', which is not part of it/,
+      );
     });
 
     it('rejects a shared layer unless the call is chosen with node', () => {
@@ -152,8 +198,16 @@ describe('gradCam errors: typed, explicit, leak-free, model untouched', () => {
       });
       seedWeights(model);
       const v = image(1, 8, 3, 2);
-      expectThrowsClean(() => call(model, v, { layer: 'shared' }), LayerError, /'layer' must be called once in the model, or the call must be chosen, but got 'shared', a shared layer called 2 times\. Pass options\.node \(0 to 1\)/);
-      expectThrowsClean(() => call(model, v, { layer: 'shared', node: 2 }), LayerError, /'node' must be in \[0, 1\] for 'shared', but got 2/);
+      expectThrowsClean(
+        () => call(model, v, { layer: 'shared' }),
+        LayerError,
+        /'layer' must be called once in the model, or the call must be chosen, but got 'shared', a shared layer called 2 times\. Pass options\.node \(0 to 1\)/,
+      );
+      expectThrowsClean(
+        () => call(model, v, { layer: 'shared', node: 2 }),
+        LayerError,
+        /'node' must be in \[0, 1\] for 'shared', but got 2/,
+      );
       const r0 = call(model, v, { layer: 'shared', node: 0, resize: false, normalize: false, relu: false }) as { heatmap: tf.Tensor };
       const r1 = call(model, v, { layer: 'shared', node: 1, resize: false, normalize: false, relu: false }) as { heatmap: tf.Tensor };
       expect(tf.max(tf.abs(tf.sub(r0.heatmap, r1.heatmap))).dataSync()[0]).toBeGreaterThan(0);
@@ -162,13 +216,21 @@ describe('gradCam errors: typed, explicit, leak-free, model untouched', () => {
     });
 
     it('rejects a layer option of the wrong type', () => {
-      expectThrowsClean(() => call(seq.model, x, { layer: { name: 'c1' } }), LayerError, /'layer' must be a layer name, an index into model\.layers, or a Layer object, but got a plain object/);
+      expectThrowsClean(
+        () => call(seq.model, x, { layer: { name: 'c1' } }),
+        LayerError,
+        /'layer' must be a layer name, an index into model\.layers, or a Layer object, but got a plain object/,
+      );
     });
   });
 
   describe('target', () => {
     it('rejects a class index out of range', () => {
-      expectThrowsClean(() => call(seq.model, x, { target: 5 }), TargetError, /^gradCam: 'target' must be a class index in \[0, 4\] \(the output has 5 classes\), but got 5\./);
+      expectThrowsClean(
+        () => call(seq.model, x, { target: 5 }),
+        TargetError,
+        /^gradCam: 'target' must be a class index in \[0, 4\] \(the output has 5 classes\), but got 5\./,
+      );
       expectThrowsClean(() => call(seq.model, x, { target: -1 }), TargetError, /in \[0, 4\].*but got -1/);
     });
 
@@ -178,33 +240,61 @@ describe('gradCam errors: typed, explicit, leak-free, model untouched', () => {
     });
 
     it('rejects one index per example when the length differs from the batch (no truncation)', () => {
-      expectThrowsClean(() => call(seq.model, x, { target: [1, 2, 3] }), TargetError, /'target' must have one class index per example \(2\), but got 3 indices/);
+      expectThrowsClean(
+        () => call(seq.model, x, { target: [1, 2, 3] }),
+        TargetError,
+        /'target' must have one class index per example \(2\), but got 3 indices/,
+      );
       expectThrowsClean(() => call(seq.model, x, { target: [1] }), TargetError, /one class index per example \(2\), but got 1 indices/);
     });
 
     it('rejects a target function returning the wrong shape', () => {
-      expectThrowsClean(() => call(seq.model, x, { target: (o: tf.Tensor) => tf.sum(o) }), TargetError, /'target' as a function must return a Tensor1D of 2 scores \(one per example\), but got a float32 tensor of shape \[\]/);
-      expectThrowsClean(() => call(seq.model, x, { target: () => 3 }), TargetError, /must return a Tensor1D of 2 scores \(one per example\), but got 3/);
+      expectThrowsClean(
+        () => call(seq.model, x, { target: (o: tf.Tensor) => tf.sum(o) }),
+        TargetError,
+        /'target' as a function must return a Tensor1D of 2 scores \(one per example\), but got a float32 tensor of shape \[\]/,
+      );
+      expectThrowsClean(
+        () => call(seq.model, x, { target: () => 3 }),
+        TargetError,
+        /must return a Tensor1D of 2 scores \(one per example\), but got 3/,
+      );
     });
 
     it('rejects a target of the wrong type', () => {
-      expectThrowsClean(() => call(seq.model, x, { target: 'cat' }), TargetError, /'target' must be a class index, an array of class indices, or a function/);
+      expectThrowsClean(
+        () => call(seq.model, x, { target: 'cat' }),
+        TargetError,
+        /'target' must be a class index, an array of class indices, or a function/,
+      );
     });
   });
 
   describe('options', () => {
     it('rejects outputIndex out of range', () => {
-      expectThrowsClean(() => call(seq.model, x, { outputIndex: 1 }), OptionError, /'options\.outputIndex' must be an integer in \[0, 0\] \(the model has 1 output\), but got 1/);
+      expectThrowsClean(
+        () => call(seq.model, x, { outputIndex: 1 }),
+        OptionError,
+        /'options\.outputIndex' must be an integer in \[0, 0\] \(the model has 1 output\), but got 1/,
+      );
     });
 
     it('rejects unknown option keys with a spelling hint', () => {
-      expectThrowsClean(() => call(seq.model, x, { layr: 'c1' }), OptionError, /^gradCam: 'options\.layr' is not a known option, but got 'c1'\. Did you mean 'layer'\? Known options: layer, node, target/);
+      expectThrowsClean(
+        () => call(seq.model, x, { layr: 'c1' }),
+        OptionError,
+        /^gradCam: 'options\.layr' is not a known option, but got 'c1'\. Did you mean 'layer'\? Known options: layer, node, target/,
+      );
       expectThrowsClean(() => call(seq.model, x, { colour: 1 }), OptionError, /'options\.colour' is not a known option/);
     });
 
     it('rejects ill-typed options', () => {
       expectThrowsClean(() => call(seq.model, x, { relu: 'yes' }), OptionError, /'options\.relu' must be true or false, but got 'yes'/);
-      expectThrowsClean(() => call(seq.model, x, { resize: [10] }), OptionError, /'options\.resize' must be true, false or \[height, width\]/);
+      expectThrowsClean(
+        () => call(seq.model, x, { resize: [10] }),
+        OptionError,
+        /'options\.resize' must be true, false or \[height, width\]/,
+      );
       expectThrowsClean(() => call(seq.model, x, 'fast'), OptionError, /'options' must be an object, but got 'fast'/);
     });
   });
@@ -227,12 +317,25 @@ describe('missing kernels', () => {
     const inp = tfl.input({ shape: [8, 8, 3] });
     const c = tfl.layers.conv2d({ filters: 2, kernelSize: 3, padding: 'same', name: 'conv' }).apply(inp) as tfl.SymbolicTensor;
     const odd = new NeedsMissingKernel({ name: 'odd' }).apply(c) as tfl.SymbolicTensor;
-    const model = tfl.model({ inputs: inp, outputs: tfl.layers.dense({ units: 2 }).apply(tfl.layers.globalAveragePooling2d({}).apply(odd)) as tfl.SymbolicTensor });
+    const model = tfl.model({
+      inputs: inp,
+      outputs: tfl.layers.dense({ units: 2 }).apply(tfl.layers.globalAveragePooling2d({}).apply(odd)) as tfl.SymbolicTensor,
+    });
     const x = tf.zeros([1, 8, 8, 3]);
     const backend = tf.getBackend();
     // In the head (above the target) and in the body (below it).
-    expectThrowsClean(() => call(model, x, { layer: 'conv' }), UnsupportedError, new RegExp(`^gradCam: 'model' must use only kernels the '${backend}' backend provides, but got layer 'odd' \\(NeedsMissingKernel\\), which needs kernel 'FancyOp'\\. Run on the cpu or webgl backend`));
-    expectThrowsClean(() => call(model, x, { layer: 'odd' }), UnsupportedError, /layer 'odd' \(NeedsMissingKernel\), which needs kernel 'FancyOp'/);
+    expectThrowsClean(
+      () => call(model, x, { layer: 'conv' }),
+      UnsupportedError,
+      new RegExp(
+        `^gradCam: 'model' must use only kernels the '${backend}' backend provides, but got layer 'odd' \\(NeedsMissingKernel\\), which needs kernel 'FancyOp'\\. Run on the cpu or webgl backend`,
+      ),
+    );
+    expectThrowsClean(
+      () => call(model, x, { layer: 'odd' }),
+      UnsupportedError,
+      /layer 'odd' \(NeedsMissingKernel\), which needs kernel 'FancyOp'/,
+    );
     x.dispose();
     model.dispose();
   });

@@ -20,7 +20,11 @@ import { onCpu } from '../helpers/reference.js';
 type Geo = { h: number; w: number; k: number; s: number; d: number; pad: 'same' | 'valid' };
 
 const geometries: Geo[] = [];
-for (const [h, w] of [[7, 7], [8, 6], [9, 10]] as const) {
+for (const [h, w] of [
+  [7, 7],
+  [8, 6],
+  [9, 10],
+] as const) {
   for (const k of [1, 3, 5]) {
     for (const s of [1, 2, 3]) {
       for (const pad of ['same', 'valid'] as const) geometries.push({ h, w, k, s, d: 1, pad });
@@ -41,7 +45,9 @@ function dilateKernel(kernel: tf.Tensor4D, d: number): tf.Tensor4D {
   const data = kernel.arraySync();
   const out = Array.from({ length: (kh - 1) * d + 1 }, (_, i) =>
     Array.from({ length: (kw - 1) * d + 1 }, (_, j) =>
-      i % d === 0 && j % d === 0 ? (data[i / d] as number[][][])[j / d] as number[][] : Array.from({ length: ci }, () => new Array<number>(co).fill(0)),
+      i % d === 0 && j % d === 0
+        ? ((data[i / d] as number[][][])[j / d] as number[][])
+        : Array.from({ length: ci }, () => new Array<number>(co).fill(0)),
     ),
   );
   return tf.tensor4d(out);
@@ -56,29 +62,50 @@ describe('convolution input gradients as forward convolutions', () => {
     expect(leadingPad(9, 3, 1, 1, 'valid')).toBe(0);
   });
 
-  it.each(geometries.flatMap((g) => (['conv', 'taps'] as const).map((st) => [`${label(g)} (${st})`, g, st] as const)))('conv2d %s equals the stock input gradient', async (_l, g, strategy) => {
-    const x = tf.randomNormal([2, g.h, g.w, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
-    const kernel = tf.randomNormal([g.k, g.k, 3, 4], 0, 1, 'float32', 2) as tf.Tensor4D;
-    const y = tf.conv2d(x, kernel, g.s, g.pad, 'NHWC', g.d);
-    const dy = tf.randomNormal(y.shape, 0, 1, 'float32', 3) as tf.Tensor4D;
-    const geometry = { inputShape: x.shape, kernelSize: [g.k, g.k] as [number, number], strides: [g.s, g.s] as [number, number], dilations: [g.d, g.d] as [number, number], padding: g.pad };
-    const ours = conv2dInputGrad(dy, kernel, geometry, strategy);
-    const viaCustom = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(conv2dForwardGrad(t as tf.Tensor4D, kernel, [g.s, g.s], g.pad, [g.d, g.d]), dy)))(x);
-    const stock = await onCpu(() =>
-      tf.tidy(() => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(t as tf.Tensor4D, dilateKernel(kernel, g.d), g.s, g.pad), dy)))(x).arraySync()),
-    );
-    expect(ours.shape).toEqual(x.shape);
-    expect(maxAbsDiff(ours, stock as number[][][][])).toBeLessThan(1e-4);
-    expect(maxAbsDiff(viaCustom, stock as number[][][][])).toBeLessThan(1e-4);
-    tf.dispose([x, kernel, y, dy, ours, viaCustom]);
-  });
+  it.each(geometries.flatMap((g) => (['conv', 'taps'] as const).map((st) => [`${label(g)} (${st})`, g, st] as const)))(
+    'conv2d %s equals the stock input gradient',
+    async (_l, g, strategy) => {
+      const x = tf.randomNormal([2, g.h, g.w, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
+      const kernel = tf.randomNormal([g.k, g.k, 3, 4], 0, 1, 'float32', 2) as tf.Tensor4D;
+      const y = tf.conv2d(x, kernel, g.s, g.pad, 'NHWC', g.d);
+      const dy = tf.randomNormal(y.shape, 0, 1, 'float32', 3) as tf.Tensor4D;
+      const geometry = {
+        inputShape: x.shape,
+        kernelSize: [g.k, g.k] as [number, number],
+        strides: [g.s, g.s] as [number, number],
+        dilations: [g.d, g.d] as [number, number],
+        padding: g.pad,
+      };
+      const ours = conv2dInputGrad(dy, kernel, geometry, strategy);
+      const viaCustom = tf.grad((t: tf.Tensor) =>
+        tf.sum(tf.mul(conv2dForwardGrad(t as tf.Tensor4D, kernel, [g.s, g.s], g.pad, [g.d, g.d]), dy)),
+      )(x);
+      const stock = await onCpu(() =>
+        tf.tidy(() =>
+          tf
+            .grad((t: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(t as tf.Tensor4D, dilateKernel(kernel, g.d), g.s, g.pad), dy)))(x)
+            .arraySync(),
+        ),
+      );
+      expect(ours.shape).toEqual(x.shape);
+      expect(maxAbsDiff(ours, stock as number[][][][])).toBeLessThan(1e-4);
+      expect(maxAbsDiff(viaCustom, stock as number[][][][])).toBeLessThan(1e-4);
+      tf.dispose([x, kernel, y, dy, ours, viaCustom]);
+    },
+  );
 
   it('picks per-tap products for few positions and wide kernels, one convolution otherwise', async () => {
     // Told apart by the kernels they run: matrix products, or a convolution.
     const pick = async (b: number, hw: number, cin: number, cout: number): Promise<string> => {
       const dy = tf.randomNormal([b, hw, hw, cout], 0, 1, 'float32', 7) as tf.Tensor4D;
       const kernel = tf.randomNormal([3, 3, cin, cout], 0, 1, 'float32', 8) as tf.Tensor4D;
-      const geometry = { inputShape: [b, hw, hw, cin] as [number, number, number, number], kernelSize: [3, 3] as [number, number], strides: [1, 1] as [number, number], dilations: [1, 1] as [number, number], padding: 'same' as const };
+      const geometry = {
+        inputShape: [b, hw, hw, cin] as [number, number, number, number],
+        kernelSize: [3, 3] as [number, number],
+        strides: [1, 1] as [number, number],
+        dilations: [1, 1] as [number, number],
+        padding: 'same' as const,
+      };
       const names = (await tf.profile(() => tf.dispose(conv2dInputGrad(dy, kernel, geometry)))).kernels.map((k) => k.name);
       tf.dispose([dy, kernel]);
       return names.includes('Conv2D') ? 'conv' : names.includes('BatchMatMul') ? 'taps' : 'neither';
@@ -96,11 +123,21 @@ describe('convolution input gradients as forward convolutions', () => {
       if (g.d > 1 && g.s > 1) return;
       const y = tf.depthwiseConv2d(x, kernel, g.s, g.pad, 'NHWC', g.d);
       const dy = tf.randomNormal(y.shape, 0, 1, 'float32', 6) as tf.Tensor4D;
-      const ours = depthwiseInputGrad(dy, kernel, { inputShape: x.shape, kernelSize: [g.k, g.k], strides: [g.s, g.s], dilations: [g.d, g.d], padding: g.pad });
-      const viaCustom = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(depthwiseForwardGrad(t as tf.Tensor4D, kernel, [g.s, g.s], g.pad, [g.d, g.d]), dy)))(x);
+      const ours = depthwiseInputGrad(dy, kernel, {
+        inputShape: x.shape,
+        kernelSize: [g.k, g.k],
+        strides: [g.s, g.s],
+        dilations: [g.d, g.d],
+        padding: g.pad,
+      });
+      const viaCustom = tf.grad((t: tf.Tensor) =>
+        tf.sum(tf.mul(depthwiseForwardGrad(t as tf.Tensor4D, kernel, [g.s, g.s], g.pad, [g.d, g.d]), dy)),
+      )(x);
       const stock = await onCpu(() =>
         tf.tidy(() =>
-          tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.depthwiseConv2d(t as tf.Tensor4D, dilateKernel(kernel, g.d), g.s, g.pad), dy)))(x).arraySync(),
+          tf
+            .grad((t: tf.Tensor) => tf.sum(tf.mul(tf.depthwiseConv2d(t as tf.Tensor4D, dilateKernel(kernel, g.d), g.s, g.pad), dy)))(x)
+            .arraySync(),
         ),
       );
       expect(maxAbsDiff(ours, stock as number[][][][])).toBeLessThan(1e-4);
@@ -301,10 +338,14 @@ describe('GlobalMaxPooling2D gradient', () => {
     const a = tf.randomNormal([2, 5, 6, 3], 0, 1, 'float32', 23) as tf.Tensor4D;
     const dy = tf.randomUniform([2, 3], 0.5, 1.5, 'float32', 24);
     const direct = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(globalMaxPoolFirstMax(t as tf.Tensor4D), dy)))(a);
-    const pooled = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(globalMaxPoolFirstMax(maxPoolFirstMax(t as tf.Tensor4D, [2, 2], [1, 1], 'same')), dy)))(a);
+    const pooled = tf.grad((t: tf.Tensor) =>
+      tf.sum(tf.mul(globalMaxPoolFirstMax(maxPoolFirstMax(t as tf.Tensor4D, [2, 2], [1, 1], 'same')), dy)),
+    )(a);
     expect(maxAbsDiff(pooled, direct.arraySync() as number[][][][])).toBeLessThan(1e-6);
     // The stock Max gradient sends the full gradient to every copy of the maximum.
-    const stock = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.max(maxPoolFirstMax(t as tf.Tensor4D, [2, 2], [1, 1], 'same'), [1, 2]), dy)))(a);
+    const stock = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.max(maxPoolFirstMax(t as tf.Tensor4D, [2, 2], [1, 1], 'same'), [1, 2]), dy)))(
+      a,
+    );
     expect(tf.sum(stock).dataSync()[0]).toBeGreaterThan(1.5 * (tf.sum(direct).dataSync()[0] as number));
     tf.dispose([a, dy, direct, pooled, stock]);
   });
@@ -320,37 +361,50 @@ describe('UpSampling2D gradients', () => {
     [3, 2, 2, 1],
   ] as const;
 
-  it.each(cases)('nearest %ix%i on %ix%i, batch 2: forward is tfjs-layers\', gradient its exact adjoint', (fh, fw, h, w) => {
+  it.each(cases)("nearest %ix%i on %ix%i, batch 2: forward is tfjs-layers', gradient its exact adjoint", (fh, fw, h, w) => {
     const layer = tfl.layers.upSampling2d({ size: [fh, fw], interpolation: 'nearest' });
     const x = tf.randomNormal([2, h, w, 2], 0, 1, 'float32', 31) as tf.Tensor4D;
     const y = layer.apply(x) as tf.Tensor;
     const dy = tf.randomNormal(y.shape, 0, 1, 'float32', 32);
     expect(maxAbsDiff(upsampleNearest(x, [fh, fw]), y.arraySync() as number[][][][])).toBe(0);
     const ours = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(upsampleNearest(t as tf.Tensor4D, [fh, fw]), dy)))(x);
-    expect(maxAbsDiff(ours, bruteForceAdjoint((v) => layer.apply(v) as tf.Tensor, [h, w, 2], dy))).toBeLessThan(1e-5);
+    expect(
+      maxAbsDiff(
+        ours,
+        bruteForceAdjoint((v) => layer.apply(v) as tf.Tensor, [h, w, 2], dy),
+      ),
+    ).toBeLessThan(1e-5);
     tf.dispose([x, y, dy, ours]);
   });
 
-  it.each(cases)('bilinear %ix%i on %ix%i, batch 2: forward is tfjs-layers\', gradient its exact adjoint', (fh, fw, h, w) => {
+  it.each(cases)("bilinear %ix%i on %ix%i, batch 2: forward is tfjs-layers', gradient its exact adjoint", (fh, fw, h, w) => {
     const layer = tfl.layers.upSampling2d({ size: [fh, fw], interpolation: 'bilinear' });
     const x = tf.randomNormal([2, h, w, 2], 0, 1, 'float32', 33) as tf.Tensor4D;
     const y = layer.apply(x) as tf.Tensor;
     const dy = tf.randomNormal(y.shape, 0, 1, 'float32', 34);
     expect(maxAbsDiff(upsampleBilinear(x, [fh, fw]), y.arraySync() as number[][][][])).toBe(0);
     const ours = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(upsampleBilinear(t as tf.Tensor4D, [fh, fw]), dy)))(x);
-    expect(maxAbsDiff(ours, bruteForceAdjoint((v) => layer.apply(v) as tf.Tensor, [h, w, 2], dy))).toBeLessThan(1e-5);
+    expect(
+      maxAbsDiff(
+        ours,
+        bruteForceAdjoint((v) => layer.apply(v) as tf.Tensor, [h, w, 2], dy),
+      ),
+    ).toBeLessThan(1e-5);
     tf.dispose([x, y, dy, ours]);
   });
 
-  it.runIf(process.env['TFCAM_BACKEND'] === 'cpu')('replaces tfjs-backend-cpu gradients that are wrong (nearest, batch 2) or throw (bilinear, non-square)', () => {
-    const x = tf.randomNormal([2, 3, 4, 2], 0, 1, 'float32', 35) as tf.Tensor4D;
-    const dy = tf.randomNormal([2, 6, 8, 2], 0, 1, 'float32', 36);
-    const stock = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.image.resizeNearestNeighbor(t as tf.Tensor4D, [6, 8]), dy)))(x);
-    const ours = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(upsampleNearest(t as tf.Tensor4D, [2, 2]), dy)))(x);
-    // Example 0 agrees; example 1 gets another example's gradient.
-    expect(maxAbsDiff(tf.slice(stock, [0], [1]), tf.slice(ours, [0], [1]).arraySync() as number[][][][])).toBeLessThan(1e-5);
-    expect(maxAbsDiff(tf.slice(stock, [1], [1]), tf.slice(ours, [1], [1]).arraySync() as number[][][][])).toBeGreaterThan(0.1);
-    expect(() => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.image.resizeBilinear(t as tf.Tensor4D, [6, 8]), dy)))(x)).toThrow(/shape/);
-    tf.dispose([x, dy, stock, ours]);
-  });
+  it.runIf(process.env['TFCAM_BACKEND'] === 'cpu')(
+    'replaces tfjs-backend-cpu gradients that are wrong (nearest, batch 2) or throw (bilinear, non-square)',
+    () => {
+      const x = tf.randomNormal([2, 3, 4, 2], 0, 1, 'float32', 35) as tf.Tensor4D;
+      const dy = tf.randomNormal([2, 6, 8, 2], 0, 1, 'float32', 36);
+      const stock = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.image.resizeNearestNeighbor(t as tf.Tensor4D, [6, 8]), dy)))(x);
+      const ours = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(upsampleNearest(t as tf.Tensor4D, [2, 2]), dy)))(x);
+      // Example 0 agrees; example 1 gets another example's gradient.
+      expect(maxAbsDiff(tf.slice(stock, [0], [1]), tf.slice(ours, [0], [1]).arraySync() as number[][][][])).toBeLessThan(1e-5);
+      expect(maxAbsDiff(tf.slice(stock, [1], [1]), tf.slice(ours, [1], [1]).arraySync() as number[][][][])).toBeGreaterThan(0.1);
+      expect(() => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.image.resizeBilinear(t as tf.Tensor4D, [6, 8]), dy)))(x)).toThrow(/shape/);
+      tf.dispose([x, dy, stock, ours]);
+    },
+  );
 });

@@ -84,7 +84,9 @@ describe('GlobalMaxPooling2D with tied maxima (issue 15)', () => {
 
   it('gives GMP(A) and GMP(MaxPool(2, stride 1, same)(A)), the same function, the same gradient', () => {
     const direct = channelGradient((t) => ap(tfl.layers.globalMaxPooling2d({}), t));
-    const pooled = channelGradient((t) => ap(tfl.layers.globalMaxPooling2d({}), ap(tfl.layers.maxPooling2d({ poolSize: 2, strides: 1, padding: 'same' }), t)));
+    const pooled = channelGradient((t) =>
+      ap(tfl.layers.globalMaxPooling2d({}), ap(tfl.layers.maxPooling2d({ poolSize: 2, strides: 1, padding: 'same' }), t)),
+    );
     expect(maxAbsDiff(pooled, direct)).toBeLessThan(1e-5);
   });
 
@@ -94,7 +96,7 @@ describe('GlobalMaxPooling2D with tied maxima (issue 15)', () => {
     expect(maxAbsDiff(up, direct)).toBeLessThan(1e-5);
   });
 
-  it('sends a constant channel\'s gradient to its first position only', () => {
+  it("sends a constant channel's gradient to its first position only", () => {
     // A channel multiplied by zero (and shifted): every position ties.
     const p = probe((t) => ap(tfl.layers.globalMaxPooling2d({}), ap(tfl.layers.multiply({}), [t, t])), { seed: 12 });
     const { a, g } = tfcamGradients(p);
@@ -107,7 +109,11 @@ describe('GlobalMaxPooling2D with tied maxima (issue 15)', () => {
 
   it.each([
     ['UpSampling2D', (t: tf.Tensor | Sym) => ap(tfl.layers.globalMaxPooling2d({}), ap(tfl.layers.upSampling2d({ size: [2, 3] }), t))],
-    ['MaxPooling2D(stride 1)', (t: tf.Tensor | Sym) => ap(tfl.layers.globalMaxPooling2d({}), ap(tfl.layers.maxPooling2d({ poolSize: 3, strides: 1, padding: 'same' }), t))],
+    [
+      'MaxPooling2D(stride 1)',
+      (t: tf.Tensor | Sym) =>
+        ap(tfl.layers.globalMaxPooling2d({}), ap(tfl.layers.maxPooling2d({ poolSize: 3, strides: 1, padding: 'same' }), t)),
+    ],
   ] as const)('has the finite-difference gradient after %s', (_name, head) => {
     expectFiniteDifferences(probe(head, { seed: 13 }));
   });
@@ -115,7 +121,8 @@ describe('GlobalMaxPooling2D with tied maxima (issue 15)', () => {
 
 describe('UpSampling2D above the layer (issue 15)', () => {
   it.each(['nearest', 'bilinear'] as const)('%s: example 1 of a batch gets the gradient it gets alone', (interpolation) => {
-    const make = (batch: number): Probe => probe((t) => ap(tfl.layers.upSampling2d({ size: [2, 3], interpolation }), t), { batch, seed: 14 });
+    const make = (batch: number): Probe =>
+      probe((t) => ap(tfl.layers.upSampling2d({ size: [2, 3], interpolation }), t), { batch, seed: 14 });
     const both = make(2);
     const alone = make(1);
     // The same weights (same seed) and example 1 of the pair as the single example.
@@ -125,7 +132,16 @@ describe('UpSampling2D above the layer (issue 15)', () => {
     const pair = activationsAndGradients(both.model, both.x, { layer: 't', target: both.classes });
     expect(maxAbsDiff(tf.slice(pair.gradients, [1], [1]), single.gradients.arraySync())).toBeLessThan(1e-5);
     tf.dispose([x1, single, pair, both.x] as unknown as tf.Tensor[]);
-    tf.dispose([single.activations, single.gradients, single.scores, single.classIndex, pair.activations, pair.gradients, pair.scores, pair.classIndex]);
+    tf.dispose([
+      single.activations,
+      single.gradients,
+      single.scores,
+      single.classIndex,
+      pair.activations,
+      pair.gradients,
+      pair.scores,
+      pair.classIndex,
+    ]);
     both.model.dispose();
     alone.model.dispose();
   });
@@ -160,13 +176,41 @@ describe('audit: stock layers above the target', () => {
   const id: Head = (t) => t;
   const convOf = (name: string): Head => chain(L.conv2d({ name, filters: 4, kernelSize: 1 }));
   const cases: Array<[string, () => Head]> = [
-    ['Cropping2D', () => chain(L.cropping2D({ cropping: [[1, 0], [2, 1]] }))],
-    ['ZeroPadding2D', () => chain(L.zeroPadding2d({ padding: [[1, 2], [0, 1]] }))],
+    [
+      'Cropping2D',
+      () =>
+        chain(
+          L.cropping2D({
+            cropping: [
+              [1, 0],
+              [2, 1],
+            ],
+          }),
+        ),
+    ],
+    [
+      'ZeroPadding2D',
+      () =>
+        chain(
+          L.zeroPadding2d({
+            padding: [
+              [1, 2],
+              [0, 1],
+            ],
+          }),
+        ),
+    ],
     ['Reshape (other factorisation)', () => chain(L.reshape({ targetShape: [7, 5, 4] }))],
     ['Reshape to rank 3 + GlobalMaxPooling1D', () => chain(L.reshape({ targetShape: [35, 4] }), L.globalMaxPooling1d({}))],
     ['Reshape to rank 3 + GlobalAveragePooling1D', () => chain(L.reshape({ targetShape: [35, 4] }), L.globalAveragePooling1d({}))],
-    ['Reshape to rank 3 + MaxPooling1D(same)', () => chain(L.reshape({ targetShape: [35, 4] }), L.maxPooling1d({ poolSize: 3, strides: 2, padding: 'same' }))],
-    ['Reshape to rank 3 + AveragePooling1D(same)', () => chain(L.reshape({ targetShape: [35, 4] }), L.averagePooling1d({ poolSize: 3, strides: 2, padding: 'same' }))],
+    [
+      'Reshape to rank 3 + MaxPooling1D(same)',
+      () => chain(L.reshape({ targetShape: [35, 4] }), L.maxPooling1d({ poolSize: 3, strides: 2, padding: 'same' })),
+    ],
+    [
+      'Reshape to rank 3 + AveragePooling1D(same)',
+      () => chain(L.reshape({ targetShape: [35, 4] }), L.averagePooling1d({ poolSize: 3, strides: 2, padding: 'same' })),
+    ],
     ['Flatten', () => chain(L.flatten({}))],
     ['Permute [2,1,3]', () => chain(L.permute({ dims: [2, 1, 3] }))],
     ['Permute [3,1,2]', () => chain(L.permute({ dims: [3, 1, 2] }))],
@@ -196,11 +240,44 @@ describe('audit: stock layers above the target', () => {
     ['Minimum', () => two(L.minimum({}), id, convOf('b'))],
     ['Maximum of a tensor with itself', () => two(L.maximum({}), id, id)],
     ['Minimum of a tensor with itself', () => two(L.minimum({}), id, id)],
-    ['Maximum with its padded crop (ties inside)', () => two(L.maximum({}), id, chain(L.cropping2D({ cropping: [[1, 1], [1, 1]] }), L.zeroPadding2d({ padding: [[1, 1], [1, 1]] })))],
+    [
+      'Maximum with its padded crop (ties inside)',
+      () =>
+        two(
+          L.maximum({}),
+          id,
+          chain(
+            L.cropping2D({
+              cropping: [
+                [1, 1],
+                [1, 1],
+              ],
+            }),
+            L.zeroPadding2d({
+              padding: [
+                [1, 1],
+                [1, 1],
+              ],
+            }),
+          ),
+        ),
+    ],
     ['Concatenate', () => two(L.concatenate({}), convOf('b'), id)],
     ['Concatenate (axis 2)', () => two(L.concatenate({ axis: 2 }), id, convOf('b'))],
-    ['Dot', () => two(L.dot({ axes: 1 }), chain(L.flatten({}), L.dense({ units: 4 })), chain(L.globalAveragePooling2d({}), L.dense({ units: 4 })))],
-    ['Multiply with a broadcast gate (squeeze-and-excitation)', () => two(L.multiply({}), id, chain(L.globalAveragePooling2d({}), L.dense({ units: 4, activation: 'sigmoid' }), L.reshape({ targetShape: [1, 1, 4] })))],
+    [
+      'Dot',
+      () =>
+        two(L.dot({ axes: 1 }), chain(L.flatten({}), L.dense({ units: 4 })), chain(L.globalAveragePooling2d({}), L.dense({ units: 4 }))),
+    ],
+    [
+      'Multiply with a broadcast gate (squeeze-and-excitation)',
+      () =>
+        two(
+          L.multiply({}),
+          id,
+          chain(L.globalAveragePooling2d({}), L.dense({ units: 4, activation: 'sigmoid' }), L.reshape({ targetShape: [1, 1, 4] })),
+        ),
+    ],
     ['Conv2DTranspose', () => chain(L.conv2dTranspose({ filters: 2, kernelSize: 3, strides: 2, padding: 'same' }))],
     ['Conv1D', () => chain(L.reshape({ targetShape: [35, 4] }), L.conv1d({ filters: 3, kernelSize: 3, padding: 'same' }))],
     ['LayerNormalization', () => chain(L.layerNormalization({}))],
@@ -209,5 +286,4 @@ describe('audit: stock layers above the target', () => {
   it.each(cases)('%s: the finite-difference gradient, batch 2, 5x7', (_name, make) => {
     expectFiniteDifferences(probe(make(), { seed: 16 }));
   });
-
 });

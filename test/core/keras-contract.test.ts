@@ -83,7 +83,12 @@ function holds(kind: Kind, v: unknown): boolean {
     case 'ints?':
       return v === null || ints(v);
     case 'activation':
-      return v !== null && typeof v === 'object' && typeof (v as { getClassName?: unknown }).getClassName === 'function' && typeof (v as { apply?: unknown }).apply === 'function';
+      return (
+        v !== null &&
+        typeof v === 'object' &&
+        typeof (v as { getClassName?: unknown }).getClassName === 'function' &&
+        typeof (v as { apply?: unknown }).apply === 'function'
+      );
     case 'variables':
       return Array.isArray(v) && v.every(isVar);
   }

@@ -79,10 +79,14 @@ describe('gradCam on every model shape', () => {
     // Skip tensors the head reads are constants computed from the same input.
     const skip = (): { bn: tf.Tensor; r: tf.Tensor } => trunk(t.input);
     const splits: Array<[string, (x: tf.Tensor) => tf.Tensor, (a: tf.Tensor) => tf.Tensor]> = [
-      ['c1', (x) => ap('c1', x), (a) => {
-        const bn = ap('bn', a);
-        return tail(branches(ap('relu', ap('add', [bn, ap('sep', ap('dw', bn))]))));
-      }],
+      [
+        'c1',
+        (x) => ap('c1', x),
+        (a) => {
+          const bn = ap('bn', a);
+          return tail(branches(ap('relu', ap('add', [bn, ap('sep', ap('dw', bn))]))));
+        },
+      ],
       ['dw', (x) => ap('dw', trunk(x).bn), (a) => tail(branches(ap('relu', ap('add', [skip().bn, ap('sep', a)]))))],
       ['sep', (x) => trunk(x).sep, (a) => tail(branches(ap('relu', ap('add', [skip().bn, a]))))],
       ['add', (x) => ap('add', [trunk(x).bn, trunk(x).sep]), (a) => tail(branches(ap('relu', a)))],
@@ -175,11 +179,17 @@ describe('gradCam on every model shape', () => {
     const t = multiOutputModel();
     const maps = [0, 1].map((outputIndex) => {
       const r = gradCam(t.model, t.input as tf.Tensor4D, { layer: 'trunk', outputIndex, relu: false, normalize: false, resize: false });
-      const ref = referenceGradCam(t.features, t.heads[outputIndex] as (a: tf.Tensor) => tf.Tensor, t.input, Array.from(r.classIndex.dataSync()), {
-        relu: false,
-        normalize: false,
-        size: null,
-      });
+      const ref = referenceGradCam(
+        t.features,
+        t.heads[outputIndex] as (a: tf.Tensor) => tf.Tensor,
+        t.input,
+        Array.from(r.classIndex.dataSync()),
+        {
+          relu: false,
+          normalize: false,
+          size: null,
+        },
+      );
       const scale = Math.max(...Array.from(tf.abs(ref.raw).dataSync()));
       expect(maxAbsDiff(r.heatmap, ref.raw.arraySync()) / scale).toBeLessThan(1e-5);
       const out = r.heatmap.arraySync();

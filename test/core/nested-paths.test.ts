@@ -12,8 +12,12 @@ import { seedWeights } from '../helpers/models.js';
 
 function convBase(name: string, size = 12): tfl.LayersModel {
   const x = tfl.input({ shape: [size, size, 3], name: `${name}_in` });
-  const c1 = tfl.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', activation: 'relu', name: 'conv1' }).apply(x) as tfl.SymbolicTensor;
-  const c2 = tfl.layers.conv2d({ filters: 5, kernelSize: 3, padding: 'same', activation: 'relu', name: 'last_conv' }).apply(c1) as tfl.SymbolicTensor;
+  const c1 = tfl.layers
+    .conv2d({ filters: 4, kernelSize: 3, padding: 'same', activation: 'relu', name: 'conv1' })
+    .apply(x) as tfl.SymbolicTensor;
+  const c2 = tfl.layers
+    .conv2d({ filters: 5, kernelSize: 3, padding: 'same', activation: 'relu', name: 'last_conv' })
+    .apply(c1) as tfl.SymbolicTensor;
   return tfl.model({ inputs: x, outputs: c2, name });
 }
 
@@ -71,7 +75,11 @@ describe('a functional model as the first layer of a Sequential (inlined by tfjs
   });
 
   it('lists only paths that resolve when a name is wrong', () => {
-    const e = expectThrowsClean(() => gradCam(model, x, { layer: 'nope' }), LayerError, /'layer' must name a layer of the model, but got 'nope'\. Use one of: /);
+    const e = expectThrowsClean(
+      () => gradCam(model, x, { layer: 'nope' }),
+      LayerError,
+      /'layer' must name a layer of the model, but got 'nope'\. Use one of: /,
+    );
     const listed = /Use one of: (.*) \(nested layers/.exec(e.message)?.[1]?.split(', ') ?? [];
     expect(listed).toEqual(expect.arrayContaining(['base/conv1', 'base/last_conv', 'base']));
     for (const path of listed) {
@@ -119,7 +127,13 @@ describe('other nestings', () => {
   it('a nested model that is not the first layer (called, not inlined) gives the same maps', () => {
     const inlined = keep(tfl.sequential({ layers: [convBase('base'), ...head()] }));
     const called = keep(
-      tfl.sequential({ layers: [tfl.layers.reshape({ inputShape: [12, 12, 3], targetShape: [12, 12, 3], name: 'same_shape' }), convBase('base'), ...head()] }),
+      tfl.sequential({
+        layers: [
+          tfl.layers.reshape({ inputShape: [12, 12, 3], targetShape: [12, 12, 3], name: 'same_shape' }),
+          convBase('base'),
+          ...head(),
+        ],
+      }),
     );
     called.setWeights(inlined.getWeights());
     const r = gradCam(called, x, { layer: 'base/last_conv' });

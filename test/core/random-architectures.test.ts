@@ -81,7 +81,8 @@ function noLeak<T extends tf.TensorContainer>(what: string, c: RandomCase, fn: (
 
 function runCase(seed: number): void {
   const c = generateCase(seed);
-  const msg = (what: string): string => `${what}\n  ${c.description}\n  reproduce: generateCase(${seed}) (TFCAM_RANDOM_ARCH_START=${seed} TFCAM_RANDOM_ARCH=1)`;
+  const msg = (what: string): string =>
+    `${what}\n  ${c.description}\n  reproduce: generateCase(${seed}) (TFCAM_RANDOM_ARCH_START=${seed} TFCAM_RANDOM_ARCH=1)`;
   try {
     const input = c.inputs.length === 1 ? (c.inputs[0] as tf.Tensor) : c.inputs;
     const options = { layer: c.layerPath, target: c.classes, outputIndex: c.outputIndex, logits: c.logits };
@@ -93,21 +94,30 @@ function runCase(seed: number): void {
       const aRef = tf.tidy(() => ref.activations());
       const aScale = Math.max(1, maxAbs(aRef.dataSync() as Float32Array));
       expect(ag.activations.shape, msg('activation shape')).toEqual(aRef.shape);
-      expect(maxDiff(ag.activations.dataSync() as Float32Array, aRef.dataSync() as Float32Array) / aScale, msg('activations differ from the stock layers')).toBeLessThanOrEqual(1e-5);
+      expect(
+        maxDiff(ag.activations.dataSync() as Float32Array, aRef.dataSync() as Float32Array) / aScale,
+        msg('activations differ from the stock layers'),
+      ).toBeLessThanOrEqual(1e-5);
       // The scores are the reference head's at A.
       const sRef = tf.tidy(() => ref.score(aRef).dataSync()[0] as number);
       const sOurs = tf.sum(ag.scores).dataSync()[0] as number;
       expect(Math.abs(sOurs - sRef), msg('scores differ')).toBeLessThanOrEqual(1e-4 * Math.max(1, Math.abs(sRef)));
       // (b) dS/dA against central finite differences of the reference head.
       const fd = checkDirectional(ref.score, aRef, ag.gradients, { seed, alsoMask: ref.independentValues() });
-      expect(fd.worst, msg(`dS/dA disagrees with finite differences (${fd.perturbed}/${fd.total} coordinates perturbed)\n  ${fd.lines.join('\n  ')}`)).toBeLessThanOrEqual(1);
+      expect(
+        fd.worst,
+        msg(`dS/dA disagrees with finite differences (${fd.perturbed}/${fd.total} coordinates perturbed)\n  ${fd.lines.join('\n  ')}`),
+      ).toBeLessThanOrEqual(1);
       // (c) Grad-CAM equals the textbook formula from A and the checked gradient.
       const size: [number, number] = [c.inputs[0]?.shape[1] as number, c.inputs[0]?.shape[2] as number];
       const expected = textbook(aRef, ag.gradients, size);
       const raw = noLeak('gradCam (raw)', c, () => gradCam(c.model, input, { ...options, normalize: false, resize: false }));
       // Relative to the size of the summed terms: float32 sums of cancelling terms round at that scale.
       const rawScale = Math.max(1e-6, expected.terms);
-      expect(maxDiff(raw.heatmap.dataSync() as Float32Array, expected.relu.dataSync() as Float32Array) / rawScale, msg('ReLU(sum_k w_k A_k) differs')).toBeLessThanOrEqual(1e-5);
+      expect(
+        maxDiff(raw.heatmap.dataSync() as Float32Array, expected.relu.dataSync() as Float32Array) / rawScale,
+        msg('ReLU(sum_k w_k A_k) differs'),
+      ).toBeLessThanOrEqual(1e-5);
       const full = noLeak('gradCam', c, () => gradCam(c.model, input, options));
       expect(full.heatmap.shape, msg('heatmap shape')).toEqual([c.batch, ...size]);
       // Normalisation divides by the map's range: compare where the range is not lost in rounding.
@@ -120,7 +130,10 @@ function runCase(seed: number): void {
         const m = reluData.subarray(b * per, (b + 1) * per);
         const range = maxAbs(m) - Math.min(...m);
         if (range < 1e-2 * rawScale) continue;
-        expect(maxDiff(ours.subarray(b * perOut, (b + 1) * perOut), exp.subarray(b * perOut, (b + 1) * perOut)), msg(`final map of example ${b} differs`)).toBeLessThanOrEqual(1e-4);
+        expect(
+          maxDiff(ours.subarray(b * perOut, (b + 1) * perOut), exp.subarray(b * perOut, (b + 1) * perOut)),
+          msg(`final map of example ${b} differs`),
+        ).toBeLessThanOrEqual(1e-4);
       }
       tf.dispose([aRef, expected.relu, expected.final, raw.heatmap, raw.classIndex, raw.score, full.heatmap, full.classIndex, full.score]);
     } finally {
@@ -145,7 +158,9 @@ describe(`random architectures (${seeds.length} seeds)`, () => {
     const b = generateCase(5);
     expect(a.description).toBe(b.description);
     expect(Array.from(a.inputs[0]?.dataSync() ?? [])).toEqual(Array.from(b.inputs[0]?.dataSync() ?? []));
-    a.model.weights.forEach((w, i) => expect(Array.from(w.read().dataSync())).toEqual(Array.from(b.model.weights[i]?.read().dataSync() ?? [])));
+    a.model.weights.forEach((w, i) =>
+      expect(Array.from(w.read().dataSync())).toEqual(Array.from(b.model.weights[i]?.read().dataSync() ?? [])),
+    );
     a.dispose();
     b.dispose();
   });

@@ -10,10 +10,13 @@ describe('gradCam leaves no trace', () => {
     ['sequential', () => sequentialModel()],
     ['functional DAG', () => ({ ...dagModel(), options: { layer: 'bn' } })],
     ['nested', () => ({ ...nestedModel(), options: { layer: 'base/last_conv' } })],
-    ['multi-input', () => {
-      const t = multiInputModel();
-      return { model: t.model, input: t.inputs };
-    }],
+    [
+      'multi-input',
+      () => {
+        const t = multiInputModel();
+        return { model: t.model, input: t.inputs };
+      },
+    ],
     ['multi-output', () => ({ ...multiOutputModel(), options: { layer: 'trunk', outputIndex: 1 } })],
   ];
 
@@ -93,7 +96,9 @@ describe('gradCam memory stays at the floor', () => {
     const inp = tfl.input({ shape: [48, 48, 3] });
     let x = inp as tfl.SymbolicTensor;
     for (let i = 0; i < 10; i++) {
-      x = tfl.layers.conv2d({ filters: 32, kernelSize: 3, padding: 'same', activation: 'relu', name: `conv${i}` }).apply(x) as tfl.SymbolicTensor;
+      x = tfl.layers
+        .conv2d({ filters: 32, kernelSize: 3, padding: 'same', activation: 'relu', name: `conv${i}` })
+        .apply(x) as tfl.SymbolicTensor;
     }
     const y = tfl.layers.dense({ units: 10, name: 'fc' }).apply(tfl.layers.globalAveragePooling2d({ name: 'gap' }).apply(x));
     const m = tfl.model({ inputs: inp, outputs: y as tfl.SymbolicTensor });

@@ -50,7 +50,11 @@ describe('errors thrown while a layer runs', () => {
   it.each(['above', 'below'] as const)('turns a raw tfjs error %s the target into an UnsupportedError naming the layer', (where) => {
     const model = modelWith(() => new Error('Error in matMul: inner shapes (4) and (5) of Tensors must match.'), where);
     const input = x();
-    const e = expectThrowsClean(() => activationsAndGradients(model, input, { layer: 'c2', target: 0 }), UnsupportedError, /layer 'bad' \(Throws\)/);
+    const e = expectThrowsClean(
+      () => activationsAndGradients(model, input, { layer: 'c2', target: 0 }),
+      UnsupportedError,
+      /layer 'bad' \(Throws\)/,
+    );
     expect(e.message).toMatch(/^activationsAndGradients: 'model' /);
     expect(e.message).toContain('"Error in matMul: inner shapes (4) and (5) of Tensors must match."');
     expect(e.message).toMatch(/choose a target layer above 'bad'/);
@@ -64,7 +68,11 @@ describe('errors thrown while a layer runs', () => {
     const long = `Something failed:\n${'x'.repeat(400)}`;
     const model = modelWith(() => new Error(long), 'above');
     const input = x();
-    const e = expectThrowsClean(() => activationsAndGradients(model, input, { layer: 'c2', target: 0 }), UnsupportedError, /Something failed: x+\.\.\."/);
+    const e = expectThrowsClean(
+      () => activationsAndGradients(model, input, { layer: 'c2', target: 0 }),
+      UnsupportedError,
+      /Something failed: x+\.\.\."/,
+    );
     const quoted = /"([^"]*)"/.exec(e.message)?.[1] ?? '';
     expect(quoted.length).toBeLessThanOrEqual(160);
     expect(quoted).not.toContain('\n');
@@ -85,7 +93,11 @@ describe('errors thrown while a layer runs', () => {
     for (const where of ['above', 'below'] as const) {
       const model = modelWith(() => own, where);
       const input = x();
-      const e = expectThrowsClean(() => activationsAndGradients(model, input, { layer: 'c2', target: 0 }), TfcamError, /^inner: 'x' must be fine/);
+      const e = expectThrowsClean(
+        () => activationsAndGradients(model, input, { layer: 'c2', target: 0 }),
+        TfcamError,
+        /^inner: 'x' must be fine/,
+      );
       expect(e).toBe(own);
       input.dispose();
       model.dispose();
@@ -96,7 +108,11 @@ describe('errors thrown while a layer runs', () => {
     const backend = tf.getBackend();
     const model = modelWith(() => new Error(`Kernel 'FancyOp' not registered for backend '${backend}'`), 'above');
     const input = x();
-    const e = expectThrowsClean(() => activationsAndGradients(model, input, { layer: 'c2', target: 0 }), UnsupportedError, /must use only kernels the '\w+' backend provides/);
+    const e = expectThrowsClean(
+      () => activationsAndGradients(model, input, { layer: 'c2', target: 0 }),
+      UnsupportedError,
+      /must use only kernels the '\w+' backend provides/,
+    );
     expect(e.message).toContain("layer 'bad' (Throws), which needs kernel 'FancyOp'");
     input.dispose();
     model.dispose();

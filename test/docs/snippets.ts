@@ -189,8 +189,11 @@ export function exportedNames(path: string): string[] {
       if (ts.isVariableStatement(st)) {
         for (const d of st.declarationList.declarations) if (ts.isIdentifier(d.name)) names.push(d.name.text);
       } else if (
-        (ts.isFunctionDeclaration(st) || ts.isClassDeclaration(st) || ts.isInterfaceDeclaration(st) ||
-          ts.isTypeAliasDeclaration(st) || ts.isEnumDeclaration(st)) &&
+        (ts.isFunctionDeclaration(st) ||
+          ts.isClassDeclaration(st) ||
+          ts.isInterfaceDeclaration(st) ||
+          ts.isTypeAliasDeclaration(st) ||
+          ts.isEnumDeclaration(st)) &&
         st.name !== undefined
       ) {
         names.push(st.name.text);
@@ -218,8 +221,11 @@ function topLevelNames(sf: ts.SourceFile): Set<string> {
     } else if (ts.isVariableStatement(st)) {
       for (const d of st.declarationList.declarations) bind(d.name);
     } else if (
-      (ts.isFunctionDeclaration(st) || ts.isClassDeclaration(st) || ts.isInterfaceDeclaration(st) ||
-        ts.isTypeAliasDeclaration(st) || ts.isEnumDeclaration(st)) &&
+      (ts.isFunctionDeclaration(st) ||
+        ts.isClassDeclaration(st) ||
+        ts.isInterfaceDeclaration(st) ||
+        ts.isTypeAliasDeclaration(st) ||
+        ts.isEnumDeclaration(st)) &&
       st.name !== undefined
     ) {
       names.add(st.name.text);
@@ -336,7 +342,11 @@ export function checkSnippets(snippets: readonly Snippet[]): { bySnippet: Map<st
   const global = [...program.getOptionsDiagnostics(), ...program.getGlobalDiagnostics()].map(format);
   const preludeFile = program.getSourceFile(preludePath);
   if (preludeFile !== undefined) {
-    global.push(...[...program.getSyntacticDiagnostics(preludeFile), ...program.getSemanticDiagnostics(preludeFile)].map((d) => `prelude: ${format(d)}`));
+    global.push(
+      ...[...program.getSyntacticDiagnostics(preludeFile), ...program.getSemanticDiagnostics(preludeFile)].map(
+        (d) => `prelude: ${format(d)}`,
+      ),
+    );
   }
   const bySnippet = new Map<string, SnippetDiagnostic[]>();
   for (const f of files) {

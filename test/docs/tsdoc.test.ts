@@ -55,7 +55,9 @@ describe.skipIf(!runOnce)(`TSDoc of the public API${runOnce ? '' : ` [${ONCE_REA
   it('documents every exported function: summary, each @param, @returns, @throws and an @example', () => {
     const docs = auditExports();
     expect(docs.filter((d) => d.callable).length).toBeGreaterThan(10);
-    const problems = docs.filter((d) => d.missing.length > 0).map((d) => `${d.entry} ${d.name} (${d.file}): missing ${d.missing.join(', ')}`);
+    const problems = docs
+      .filter((d) => d.missing.length > 0)
+      .map((d) => `${d.entry} ${d.name} (${d.file}): missing ${d.missing.join(', ')}`);
     expect(problems, `\n${problems.join('\n')}\n`).toEqual([]);
   }, 120_000);
 });

@@ -27,11 +27,20 @@ function writeGraphModel(dir: string): string {
 }
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const skip = process.env['TFCAM_BACKEND'] !== 'cpu' ? 'runs once (in the cpu project)' : !existsSync(join(repo, 'models', 'shapes', 'model.json')) ? 'models/shapes is missing' : null;
+const skip =
+  process.env['TFCAM_BACKEND'] !== 'cpu'
+    ? 'runs once (in the cpu project)'
+    : !existsSync(join(repo, 'models', 'shapes', 'model.json'))
+      ? 'models/shapes is missing'
+      : null;
 
 describe.skipIf(skip !== null)(`demo${skip ? ` (skipped: ${skip})` : ''}`, () => {
   const run = (args: string[]): string =>
-    execFileSync(process.execPath, ['--import', 'tsx', join(repo, 'scripts', 'demo.ts'), ...args], { cwd: repo, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    execFileSync(process.execPath, ['--import', 'tsx', join(repo, 'scripts', 'demo.ts'), ...args], {
+      cwd: repo,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
 
   it('explains a shipped image and writes heatmap, overlay and guided PNGs', () => {
     const out = mkdtempSync(join(tmpdir(), 'tfcam-demo-'));
@@ -47,7 +56,9 @@ describe.skipIf(skip !== null)(`demo${skip ? ` (skipped: ${skip})` : ''}`, () =>
         expect(new Set(png.data).size, kind).toBeGreaterThan(10);
       }
       // The class flag takes names too.
-      expect(run(['--image', join(repo, 'examples', 'images', 'star-1.png'), '--out', out, '--class', 'circle'])).toMatch(/circle \(class 0\)/);
+      expect(run(['--image', join(repo, 'examples', 'images', 'star-1.png'), '--out', out, '--class', 'circle'])).toMatch(
+        /circle \(class 0\)/,
+      );
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
@@ -57,7 +68,18 @@ describe.skipIf(skip !== null)(`demo${skip ? ` (skipped: ${skip})` : ''}`, () =>
     const out = mkdtempSync(join(tmpdir(), 'tfcam-demo-graph-'));
     try {
       const model = writeGraphModel(out);
-      const stdout = run(['--model', model, '--image', join(repo, 'examples', 'images', 'star-1.png'), '--out', out, '--method', 'layerCam', '--layer', 'expanded_conv_1']);
+      const stdout = run([
+        '--model',
+        model,
+        '--image',
+        join(repo, 'examples', 'images', 'star-1.png'),
+        '--out',
+        out,
+        '--method',
+        'layerCam',
+        '--layer',
+        'expanded_conv_1',
+      ]);
       expect(stdout).toMatch(/a graph model \(\d+ candidate layers\)/);
       expect(stdout).toMatch(/explaining 1 image\(s\) of 24x24 with layerCam/);
       expect(stdout).toContain("layer 'StatefulPartitionedCall/model/MobilenetV2/expanded_conv_1/add'");

@@ -60,7 +60,15 @@ describe.skipIf(skipReason !== null)(`browser example with a graph model${skipRe
     url = server.resolvedUrls?.local[0] ?? '';
     browser = await chromium.launch({
       executablePath: chromiumPath,
-      args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--use-angle=swiftshader', '--enable-unsafe-swiftshader'],
+      args: [
+        '--no-sandbox',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        '--use-angle=swiftshader',
+        '--enable-unsafe-swiftshader',
+      ],
     });
   }, 120_000);
 
@@ -75,9 +83,16 @@ describe.skipIf(skipReason !== null)(`browser example with a graph model${skipRe
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
     // (Matched on the path: the page's own URL carries the model's in its query.)
-    const at = (path: string) => (u: URL): boolean => u.pathname === path;
-    await page.route(at('/graph-model/model.json'), (route) => route.fulfill({ status: 200, contentType: 'application/json', body: files.json }));
-    await page.route(at('/graph-model/weights.bin'), (route) => route.fulfill({ status: 200, contentType: 'application/octet-stream', body: files.weights }));
+    const at =
+      (path: string) =>
+      (u: URL): boolean =>
+        u.pathname === path;
+    await page.route(at('/graph-model/model.json'), (route) =>
+      route.fulfill({ status: 200, contentType: 'application/json', body: files.json }),
+    );
+    await page.route(at('/graph-model/weights.bin'), (route) =>
+      route.fulfill({ status: 200, contentType: 'application/octet-stream', body: files.weights }),
+    );
     await page.route(at('/graph-model/metadata.json'), (route) => route.fulfill({ status: 404, body: '' }));
     await page.goto(`${url}?model=/graph-model/model.json`);
     await page.evaluate(() => window.tfcamReady);

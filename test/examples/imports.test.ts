@@ -39,7 +39,9 @@ function packageName(spec: string): string {
 
 describe.skipIf(!runOnce)(`the examples import only tfcam and public packages${runOnce ? '' : ` [${ONCE_REASON}]`}`, () => {
   it('finds the node and browser examples', () => {
-    expect(EXAMPLES).toEqual(expect.arrayContaining(['examples/node/quickstart.ts', 'examples/browser/main.ts', 'examples/browser/index.html']));
+    expect(EXAMPLES).toEqual(
+      expect.arrayContaining(['examples/node/quickstart.ts', 'examples/browser/main.ts', 'examples/browser/index.html']),
+    );
   });
 
   it.each(EXAMPLES)('%s', (file) => {

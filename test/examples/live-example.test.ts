@@ -216,7 +216,7 @@ describe.skipIf(skipReason !== null)(`browser example: live mode${skipReason ? `
     expect(errors).toEqual([]);
   }, 180_000);
 
-  it('loads a GraphModel from the model URL field (told apart by model.json\'s format) and explains with it', async () => {
+  it("loads a GraphModel from the model URL field (told apart by model.json's format) and explains with it", async () => {
     // A small converter-layout graph model (test/helpers/graph-models.ts), written as model.json + weights.bin.
     const spec = graphTestSpec('plain');
     const dir = join(repo, 'out', 'examples', 'graph-plain');

@@ -12,7 +12,8 @@ import { PNG } from 'pngjs';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const model = join(repo, 'models', 'shapes', 'model.json');
-const skip = process.env['TFCAM_BACKEND'] !== 'cpu' ? 'runs once (in the cpu project)' : !existsSync(model) ? 'models/shapes is missing' : null;
+const skip =
+  process.env['TFCAM_BACKEND'] !== 'cpu' ? 'runs once (in the cpu project)' : !existsSync(model) ? 'models/shapes is missing' : null;
 
 describe.skipIf(skip !== null)(`node quickstart${skip ? ` (skipped: ${skip})` : ''}`, () => {
   it('explains a shipped image with the built package and writes the overlay PNG', () => {
@@ -20,13 +21,19 @@ describe.skipIf(skip !== null)(`node quickstart${skip ? ` (skipped: ${skip})` : 
     const dir = mkdtempSync(join(tmpdir(), 'tfcam-quickstart-'));
     try {
       const out = join(dir, 'overlay.png');
-      const { images } = JSON.parse(readFileSync(join(repo, 'examples', 'images', 'shapes.json'), 'utf8')) as { images: Array<{ file: string }> };
+      const { images } = JSON.parse(readFileSync(join(repo, 'examples', 'images', 'shapes.json'), 'utf8')) as {
+        images: Array<{ file: string }>;
+      };
       const image = join(repo, 'examples', 'images', images[0]!.file);
-      const stdout = execFileSync(process.execPath, ['--import', 'tsx', join(repo, 'examples', 'node', 'quickstart.ts'), image, model, out], {
-        cwd: repo,
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const stdout = execFileSync(
+        process.execPath,
+        ['--import', 'tsx', join(repo, 'examples', 'node', 'quickstart.ts'), image, model, out],
+        {
+          cwd: repo,
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
       expect(stdout).toMatch(/class \d+ \(logit -?\d+\.\d+\) explained at '[^']+' -> /);
       const png = PNG.sync.read(readFileSync(out));
       expect(png.width).toBeGreaterThan(8);

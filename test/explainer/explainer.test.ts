@@ -103,11 +103,14 @@ describe('createExplainer', () => {
     seq.model.dispose();
   });
 
-  it('gives every CAM method the one-shot function\'s result (same keys, same values)', async () => {
+  it("gives every CAM method the one-shot function's result (same keys, same values)", async () => {
     const explainer = createExplainer(seq.model);
     for (const [name, cam] of Object.entries(CAM_METHODS)) {
       for (const options of [{}, { target: 3 }, { layer: 'c1', target: 3 }]) {
-        const bound = (explainer as unknown as Record<string, (x: tf.Tensor, o: object) => Record<string, unknown>>)[name] as (x: tf.Tensor, o: object) => Record<string, unknown>;
+        const bound = (explainer as unknown as Record<string, (x: tf.Tensor, o: object) => Record<string, unknown>>)[name] as (
+          x: tf.Tensor,
+          o: object,
+        ) => Record<string, unknown>;
         let b: Record<string, unknown>;
         try {
           b = cam(seq.model, batch, options) as unknown as Record<string, unknown>;
@@ -125,7 +128,11 @@ describe('createExplainer', () => {
     const pairs: Array<[string, () => unknown, () => unknown]> = [
       ['guidedBackprop', () => explainer.guidedBackprop(single), () => guidedBackprop(seq.model, single)],
       ['guidedGradCam', () => explainer.guidedGradCam(batch, { layer: 'c1' }), () => guidedGradCam(seq.model, batch, { layer: 'c1' })],
-      ['activationsAndGradients', () => explainer.activationsAndGradients(batch, { layer: 'c1' }), () => activationsAndGradients(seq.model, batch, { layer: 'c1' })],
+      [
+        'activationsAndGradients',
+        () => explainer.activationsAndGradients(batch, { layer: 'c1' }),
+        () => activationsAndGradients(seq.model, batch, { layer: 'c1' }),
+      ],
     ];
     for (const [name, a, b] of pairs) {
       const x = a() as Record<string, unknown>;
@@ -159,7 +166,11 @@ describe('createExplainer', () => {
 
   it('checks model and options when created, before any tensor exists', () => {
     expectThrowsClean(() => createExplainer({} as tfl.LayersModel), ModelError, /createExplainer: 'model' must be a tf.LayersModel/);
-    expectThrowsClean(() => createExplainer(seq.model, { layr: 'c1' } as object), OptionError, /createExplainer: 'options.layr' is not a known option.*Did you mean 'layer'/);
+    expectThrowsClean(
+      () => createExplainer(seq.model, { layr: 'c1' } as object),
+      OptionError,
+      /createExplainer: 'options.layr' is not a known option.*Did you mean 'layer'/,
+    );
     expectThrowsClean(() => createExplainer(seq.model, { layer: 'nope' }), LayerError, /createExplainer: 'layer'/);
     expectThrowsClean(() => createExplainer(seq.model, { relu: 'yes' } as object), OptionError, /'options.relu'/);
     // A call's bad options are refused by the function, named as such.
@@ -269,7 +280,9 @@ describe('createExplainer', () => {
         // tfjs-wasm cannot fit a convolution (no Conv2DBackpropFilter): assign new values to the
         // weight variables, as an optimizer step does.
         for (const w of conv.model.weights) {
-          tf.tidy(() => (w.read() as tf.Variable).assign(tf.add(w.read(), tf.mul(tf.randomUniform(w.shape as number[], -1, 1, 'float32', 9), 0.2))));
+          tf.tidy(() =>
+            (w.read() as tf.Variable).assign(tf.add(w.read(), tf.mul(tf.randomUniform(w.shape as number[], -1, 1, 'float32', 9), 0.2))),
+          );
         }
       }
       const after = explainer.gradCam(conv.input);

@@ -52,102 +52,109 @@ const CASES: Case[] = [
 
 const METHOD_NAMES = Object.keys(CAM_METHODS) as CamMethodName[];
 
-describe.each(CASES.map((c) => [`${c.kind} output ${c.outputIndex}`, c] as const))('GraphModel equals its LayersModel twin: %s', (_label, c: Case) => {
-  let m: GraphTestModel;
-  let x: tf.Tensor4D;
-  let graph: CamModel;
-  /** Graph layer option -> twin layer option (undefined: the default layer on both). */
-  let layers: Array<[string | undefined, string | undefined]>;
-  let classes: number;
+describe.each(CASES.map((c) => [`${c.kind} output ${c.outputIndex}`, c] as const))(
+  'GraphModel equals its LayersModel twin: %s',
+  (_label, c: Case) => {
+    let m: GraphTestModel;
+    let x: tf.Tensor4D;
+    let graph: CamModel;
+    /** Graph layer option -> twin layer option (undefined: the default layer on both). */
+    let layers: Array<[string | undefined, string | undefined]>;
+    let classes: number;
 
-  beforeAll(async () => {
-    m = await buildGraphTestModel(c.kind);
-    x = graphTestInput(m, 2);
-    graph = m.graph as unknown as CamModel;
-    layers = [[undefined, undefined], ...c.inner(m).map((n): [string, string] => [n, m.pairs[n] as string])];
-    classes = (m.twin.outputs[c.outputIndex]?.shape[1] as number) ?? 1;
-  });
-  afterAll(() => {
-    m.dispose();
-    x.dispose();
-  });
+    beforeAll(async () => {
+      m = await buildGraphTestModel(c.kind);
+      x = graphTestInput(m, 2);
+      graph = m.graph as unknown as CamModel;
+      layers = [[undefined, undefined], ...c.inner(m).map((n): [string, string] => [n, m.pairs[n] as string])];
+      classes = (m.twin.outputs[c.outputIndex]?.shape[1] as number) ?? 1;
+    });
+    afterAll(() => {
+      m.dispose();
+      x.dispose();
+    });
 
-  it('resolves the same default layer', () => {
-    const g = activationsAndGradients(graph, x, { outputIndex: c.outputIndex });
-    const t = activationsAndGradients(m.twin, x, { outputIndex: c.outputIndex });
-    expect(m.pairs[g.layer]).toBe(t.layer);
-    tf.dispose([g.activations, g.gradients, g.scores, g.classIndex, t.activations, t.gradients, t.scores, t.classIndex]);
-  });
+    it('resolves the same default layer', () => {
+      const g = activationsAndGradients(graph, x, { outputIndex: c.outputIndex });
+      const t = activationsAndGradients(m.twin, x, { outputIndex: c.outputIndex });
+      expect(m.pairs[g.layer]).toBe(t.layer);
+      tf.dispose([g.activations, g.gradients, g.scores, g.classIndex, t.activations, t.gradients, t.scores, t.classIndex]);
+    });
 
-  it('activationsAndGradients: same activations, gradients, scores and classes (default targets, indices, functions, logits on/off)', () => {
-    const before = tf.memory().numTensors;
-    const weights = tf.tensor2d([[0.5, -1, 2, 0.25, 1, -0.5].slice(0, classes), [1, 1, -1, 0.5, 0, 2].slice(0, classes)]);
-    const targets = [undefined, [classes - 1, 0], (out: tf.Tensor) => tf.sum(tf.mul(out, weights), 1) as tf.Tensor1D];
-    for (const [gl, tl] of layers) {
-      for (const target of targets) {
-        for (const logits of [true, false]) {
-          const o = { outputIndex: c.outputIndex, logits, ...(target === undefined ? {} : { target }) };
-          const g = activationsAndGradients(graph, x, { ...o, ...(gl === undefined ? {} : { layer: gl }) });
-          const t = activationsAndGradients(m.twin, x, { ...o, ...(tl === undefined ? {} : { layer: tl }) });
-          // Not degenerate: the gradients are not all zero.
-          expect(tf.tidy(() => tf.max(tf.abs(g.gradients)).dataSync()[0] as number)).toBeGreaterThan(1e-6);
-          compare('activationsAndGradients', g, t, ['activations', 'gradients', 'scores', 'classIndex']);
-          tf.dispose([g.activations, g.gradients, g.scores, g.classIndex, t.activations, t.gradients, t.scores, t.classIndex]);
+    it('activationsAndGradients: same activations, gradients, scores and classes (default targets, indices, functions, logits on/off)', () => {
+      const before = tf.memory().numTensors;
+      const weights = tf.tensor2d([[0.5, -1, 2, 0.25, 1, -0.5].slice(0, classes), [1, 1, -1, 0.5, 0, 2].slice(0, classes)]);
+      const targets = [undefined, [classes - 1, 0], (out: tf.Tensor) => tf.sum(tf.mul(out, weights), 1) as tf.Tensor1D];
+      for (const [gl, tl] of layers) {
+        for (const target of targets) {
+          for (const logits of [true, false]) {
+            const o = { outputIndex: c.outputIndex, logits, ...(target === undefined ? {} : { target }) };
+            const g = activationsAndGradients(graph, x, { ...o, ...(gl === undefined ? {} : { layer: gl }) });
+            const t = activationsAndGradients(m.twin, x, { ...o, ...(tl === undefined ? {} : { layer: tl }) });
+            // Not degenerate: the gradients are not all zero.
+            expect(tf.tidy(() => tf.max(tf.abs(g.gradients)).dataSync()[0] as number)).toBeGreaterThan(1e-6);
+            compare('activationsAndGradients', g, t, ['activations', 'gradients', 'scores', 'classIndex']);
+            tf.dispose([g.activations, g.gradients, g.scores, g.classIndex, t.activations, t.gradients, t.scores, t.classIndex]);
+          }
         }
       }
-    }
-    weights.dispose();
-    expect(tf.memory().numTensors).toBe(before);
-  });
+      weights.dispose();
+      expect(tf.memory().numTensors).toBe(before);
+    });
 
-  it.each(METHOD_NAMES.map((n) => [n]))('%s: same maps, classes and scores at every layer (or the same refusal)', (name: CamMethodName) => {
-    const before = tf.memory().numTensors;
-    const method = CAM_METHODS[name];
-    /** Both calls give the same result, or both refuse the options alike (a method's own limits). */
-    const both = (graphOptions: object, twinOptions: object, sameLayer: boolean): void => {
-      let t: ReturnType<typeof method> | null = null;
-      try {
-        t = method(m.twin, x, { outputIndex: c.outputIndex, ...twinOptions });
-      } catch (e) {
-        const err = e as { constructor: { name: string }; argument?: string };
-        expect(() => method(graph, x, { outputIndex: c.outputIndex, ...graphOptions }), `${name} refuses the twin: ${String(e)}`).toThrow(
-          expect.objectContaining({ name: err.constructor.name, argument: err.argument }) as unknown as Error,
-        );
-        return;
+    it.each(METHOD_NAMES.map((n) => [n]))(
+      '%s: same maps, classes and scores at every layer (or the same refusal)',
+      (name: CamMethodName) => {
+        const before = tf.memory().numTensors;
+        const method = CAM_METHODS[name];
+        /** Both calls give the same result, or both refuse the options alike (a method's own limits). */
+        const both = (graphOptions: object, twinOptions: object, sameLayer: boolean): void => {
+          let t: ReturnType<typeof method> | null = null;
+          try {
+            t = method(m.twin, x, { outputIndex: c.outputIndex, ...twinOptions });
+          } catch (e) {
+            const err = e as { constructor: { name: string }; argument?: string };
+            expect(
+              () => method(graph, x, { outputIndex: c.outputIndex, ...graphOptions }),
+              `${name} refuses the twin: ${String(e)}`,
+            ).toThrow(expect.objectContaining({ name: err.constructor.name, argument: err.argument }) as unknown as Error);
+            return;
+          }
+          const g = method(graph, x, { outputIndex: c.outputIndex, ...graphOptions });
+          // One layer: the twin's layer of the graph's node. Several (FullGrad's biased layers): as many.
+          if (sameLayer && !t.layer.includes(',')) expect(m.pairs[g.layer]).toBe(t.layer);
+          else expect(g.layer.split(',').length).toBe(t.layer.split(',').length);
+          compare(name, g, t, ['heatmap', 'classIndex', 'score']);
+          tf.dispose([g, t] as unknown as tf.TensorContainer);
+        };
+        for (const [gl, tl] of layers) both(gl === undefined ? {} : { layer: gl }, tl === undefined ? {} : { layer: tl }, true);
+        // Per-example targets without logits, and a target function, at the default layer.
+        const weights = tf.tensor1d([1, -0.5, 0.25, 2, -1, 0.5].slice(0, classes));
+        const fnTarget = (out: tf.Tensor): tf.Tensor1D => tf.sum(tf.mul(out, weights), 1) as tf.Tensor1D;
+        for (const o of [{ target: [0, classes - 1], logits: false }, { target: fnTarget }]) both(o, o, false);
+        weights.dispose();
+        expect(tf.memory().numTensors).toBe(before);
+      },
+    );
+
+    it('guidedBackprop and guidedGradCam: same gradients and maps', () => {
+      const before = tf.memory().numTensors;
+      for (const logits of [true, false]) {
+        const g = guidedBackprop(graph, x, { outputIndex: c.outputIndex, logits, target: [classes - 1, 0] });
+        const t = guidedBackprop(m.twin, x, { outputIndex: c.outputIndex, logits, target: [classes - 1, 0] });
+        compare('guidedBackprop', g, t, ['gradients', 'classIndex', 'score']);
+        tf.dispose([g, t] as unknown as tf.TensorContainer);
       }
-      const g = method(graph, x, { outputIndex: c.outputIndex, ...graphOptions });
-      // One layer: the twin's layer of the graph's node. Several (FullGrad's biased layers): as many.
-      if (sameLayer && !t.layer.includes(',')) expect(m.pairs[g.layer]).toBe(t.layer);
-      else expect(g.layer.split(',').length).toBe(t.layer.split(',').length);
-      compare(name, g, t, ['heatmap', 'classIndex', 'score']);
-      tf.dispose([g, t] as unknown as tf.TensorContainer);
-    };
-    for (const [gl, tl] of layers) both(gl === undefined ? {} : { layer: gl }, tl === undefined ? {} : { layer: tl }, true);
-    // Per-example targets without logits, and a target function, at the default layer.
-    const weights = tf.tensor1d([1, -0.5, 0.25, 2, -1, 0.5].slice(0, classes));
-    const fnTarget = (out: tf.Tensor): tf.Tensor1D => tf.sum(tf.mul(out, weights), 1) as tf.Tensor1D;
-    for (const o of [{ target: [0, classes - 1], logits: false }, { target: fnTarget }]) both(o, o, false);
-    weights.dispose();
-    expect(tf.memory().numTensors).toBe(before);
-  });
-
-  it('guidedBackprop and guidedGradCam: same gradients and maps', () => {
-    const before = tf.memory().numTensors;
-    for (const logits of [true, false]) {
-      const g = guidedBackprop(graph, x, { outputIndex: c.outputIndex, logits, target: [classes - 1, 0] });
-      const t = guidedBackprop(m.twin, x, { outputIndex: c.outputIndex, logits, target: [classes - 1, 0] });
-      compare('guidedBackprop', g, t, ['gradients', 'classIndex', 'score']);
-      tf.dispose([g, t] as unknown as tf.TensorContainer);
-    }
-    for (const [gl, tl] of layers) {
-      const g = guidedGradCam(graph, x, { outputIndex: c.outputIndex, ...(gl === undefined ? {} : { layer: gl }) });
-      const t = guidedGradCam(m.twin, x, { outputIndex: c.outputIndex, ...(tl === undefined ? {} : { layer: tl }) });
-      compare('guidedGradCam', g, t, ['gradients', 'heatmap', 'classIndex', 'score']);
-      tf.dispose([g, t] as unknown as tf.TensorContainer);
-    }
-    expect(tf.memory().numTensors).toBe(before);
-  });
-});
+      for (const [gl, tl] of layers) {
+        const g = guidedGradCam(graph, x, { outputIndex: c.outputIndex, ...(gl === undefined ? {} : { layer: gl }) });
+        const t = guidedGradCam(m.twin, x, { outputIndex: c.outputIndex, ...(tl === undefined ? {} : { layer: tl }) });
+        compare('guidedGradCam', g, t, ['gradients', 'heatmap', 'classIndex', 'score']);
+        tf.dispose([g, t] as unknown as tf.TensorContainer);
+      }
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  },
+);
 
 afterAll(() => {
   const lines = [...worst.entries()].sort().map(([k, v]) => `${k} ${v.toExponential(2)}`);

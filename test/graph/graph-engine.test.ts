@@ -85,11 +85,19 @@ describe('GraphModel layer names', () => {
     expect(layerOf(residual, x, 'expanded_conv_2/depthwise')).toBe(`${P}/expanded_conv_2/depthwise/Relu6`);
     expect(layerOf(inception, xi, 'mixed0')).toBe('StatefulPartitionedCall/model/mixed0/concat');
     // A run of components, not a substring: 'expanded' is no component.
-    expectThrowsClean(() => gradCam(residual.graph as unknown as CamModel, x, { layer: 'expanded' }), LayerError, /must name a node of the graph/);
+    expectThrowsClean(
+      () => gradCam(residual.graph as unknown as CamModel, x, { layer: 'expanded' }),
+      LayerError,
+      /must name a node of the graph/,
+    );
   });
 
   it('refuses an ambiguous short name, listing one full name per scope', () => {
-    const e = expectThrowsClean(() => gradCam(residual.graph as unknown as CamModel, x, { layer: 'project' }), LayerError, /matches 3 scopes/);
+    const e = expectThrowsClean(
+      () => gradCam(residual.graph as unknown as CamModel, x, { layer: 'project' }),
+      LayerError,
+      /matches 3 scopes/,
+    );
     for (const block of ['expanded_conv', 'expanded_conv_1', 'expanded_conv_2']) expect(e.message).toContain(`'${P}/${block}/project/`);
     expect(e.message).toMatch(/Pass one of these full names/);
     // Each listed name resolves.
@@ -99,7 +107,11 @@ describe('GraphModel layer names', () => {
   });
 
   it('refuses an unknown name, listing candidates that resolve', () => {
-    const e = expectThrowsClean(() => gradCam(residual.graph as unknown as CamModel, x, { layer: 'conv9' }), LayerError, /'layer' must name a node of the graph.*but got 'conv9'/);
+    const e = expectThrowsClean(
+      () => gradCam(residual.graph as unknown as CamModel, x, { layer: 'conv9' }),
+      LayerError,
+      /'layer' must name a node of the graph.*but got 'conv9'/,
+    );
     const listed = [...e.message.matchAll(/'(StatefulPartitionedCall[^']+)'/g)].map((m) => m[1] as string);
     expect(listed.length).toBeGreaterThan(3);
     for (const n of listed) expect(layerOf(residual, x, n)).toBe(n);
@@ -156,7 +168,11 @@ describe('GraphModel refusals, StopGradient, no leaks, model unchanged', () => {
   it('refuses a layer below a StridedSlice at split time, naming the op and node and a later layer', () => {
     const before = snapshotGraph(ss.graph);
     const sg = ss.nodes.spatial[1] as string; // the StopGradient node, below the StridedSlice
-    const e = expectThrowsClean(() => gradCam(ss.graph as unknown as CamModel, x, { layer: sg }), UnsupportedError, /'layer' must have only differentiable ops/);
+    const e = expectThrowsClean(
+      () => gradCam(ss.graph as unknown as CamModel, x, { layer: sg }),
+      UnsupportedError,
+      /'layer' must have only differentiable ops/,
+    );
     expect(e.message).toContain(`node '${ss.nodes.stridedSlice}' (StridedSlice)`);
     expect(e.message).toContain(`e.g. '${ss.nodes.lastConv}'`);
     expect(e.message).not.toMatch(/gradient function not found/);
@@ -177,9 +193,17 @@ describe('GraphModel refusals, StopGradient, no leaks, model unchanged', () => {
   });
 
   it('refuses bad outputIndex and options before any tensor exists', () => {
-    expectThrowsClean(() => gradCam(two.graph as unknown as CamModel, x, { outputIndex: 2 }), OptionError, /outputIndex.*\[0, 1\].*Identity, Identity_1/);
+    expectThrowsClean(
+      () => gradCam(two.graph as unknown as CamModel, x, { outputIndex: 2 }),
+      OptionError,
+      /outputIndex.*\[0, 1\].*Identity, Identity_1/,
+    );
     // The last conv block feeds output 1 only.
-    expectThrowsClean(() => gradCam(two.graph as unknown as CamModel, x, { layer: two.nodes.lastConv }), LayerError, /must be connected to the explained model output/);
+    expectThrowsClean(
+      () => gradCam(two.graph as unknown as CamModel, x, { layer: two.nodes.lastConv }),
+      LayerError,
+      /must be connected to the explained model output/,
+    );
     expectNoLeak(() => gradCam(two.graph as unknown as CamModel, x, { layer: two.nodes.lastConv, outputIndex: 1 }));
     expectThrowsClean(() => gradCam(two.graph as unknown as CamModel, x, { target: 3 }), Error, /target/);
   });
@@ -208,7 +232,11 @@ describe('GraphModel with control flow', () => {
   it('is refused at split time (the model needs executeAsync), naming the node', async () => {
     const b = new GraphBuilder();
     const x = b.placeholder('input_1', [-1, 8, 8, 3]);
-    const k = b.constant('conv/kernel', [3, 3, 3, 4], Array.from({ length: 108 }, (_, i) => Math.sin(i)));
+    const k = b.constant(
+      'conv/kernel',
+      [3, 3, 3, 4],
+      Array.from({ length: 108 }, (_, i) => Math.sin(i)),
+    );
     const conv = b.node('conv/Relu', '_FusedConv2D', [x, k, b.constant('conv/bias', [4], [0.1, 0, -0.1, 0])], {
       T: attr.type(),
       strides: attr.ints([1, 1, 1, 1]),
@@ -222,12 +250,20 @@ describe('GraphModel with control flow', () => {
     const pred = b.constant('cond/pred', [], [1], 'int32');
     const sw = b.node('cond/Switch', 'Switch', [conv, pred], { T: attr.type() });
     const merge = b.node('cond/Merge', 'Merge', [`${sw}:1`, `${sw}:0`], { T: attr.type(), N: attr.int(2) });
-    const mean = b.node('gap/Mean', 'Mean', [merge, b.constant('gap/axes', [2], [1, 2], 'int32')], { T: attr.type(), Tidx: attr.type('DT_INT32'), keep_dims: attr.bool(false) });
+    const mean = b.node('gap/Mean', 'Mean', [merge, b.constant('gap/axes', [2], [1, 2], 'int32')], {
+      T: attr.type(),
+      Tidx: attr.type('DT_INT32'),
+      keep_dims: attr.bool(false),
+    });
     b.output(b.node('Identity', 'Identity', [mean], { T: attr.type() }));
     const model = await loadGraph(b.artifacts());
     const input = tf.ones([1, 8, 8, 3]) as tf.Tensor4D;
     try {
-      const e = expectThrowsClean(() => gradCam(model as unknown as CamModel, input, { layer: conv, target: 0 }), UnsupportedError, /executeAsync/);
+      const e = expectThrowsClean(
+        () => gradCam(model as unknown as CamModel, input, { layer: conv, target: 0 }),
+        UnsupportedError,
+        /executeAsync/,
+      );
       expect(e.message).toMatch(/node 'cond\/(Switch|Merge)' \((Switch|Merge)\)/);
     } finally {
       model.dispose();
@@ -245,7 +281,11 @@ describe('GraphModel nodes tfcam does not replay', () => {
   async function build(): Promise<{ model: Awaited<ReturnType<typeof loadGraph>>; conv: string; logits: string }> {
     const b = new GraphBuilder();
     const x = b.placeholder('input_1', [-1, 6, 6, 2]);
-    const k = b.constant('conv/kernel', [3, 3, 2, 3], Array.from({ length: 54 }, (_, i) => Math.cos(1.7 * i) * 0.5));
+    const k = b.constant(
+      'conv/kernel',
+      [3, 3, 2, 3],
+      Array.from({ length: 54 }, (_, i) => Math.cos(1.7 * i) * 0.5),
+    );
     const conv = b.node('conv/BiasAdd', '_FusedConv2D', [x, k, b.constant('conv/bias', [3], [0.1, -0.2, 0.05])], {
       T: attr.type(),
       strides: attr.ints([1, 1, 1, 1]),
@@ -259,19 +299,36 @@ describe('GraphModel nodes tfcam does not replay', () => {
     const atan = b.node('act/Atan', 'Atan', [conv], { T: attr.type() });
     const shape = b.node('flatten/Shape', 'Shape', [atan], { T: attr.type(), out_type: attr.type('DT_INT32') });
     const i32 = (name: string, v: number[]) => b.constant(name, [v.length], v, 'int32');
-    const batch = b.node('flatten/strided_slice', 'StridedSlice', [shape, i32('flatten/s0', [0]), i32('flatten/s1', [1]), i32('flatten/s2', [1])], {
+    const batch = b.node(
+      'flatten/strided_slice',
+      'StridedSlice',
+      [shape, i32('flatten/s0', [0]), i32('flatten/s1', [1]), i32('flatten/s2', [1])],
+      {
+        T: attr.type('DT_INT32'),
+        Index: attr.type('DT_INT32'),
+        begin_mask: attr.int(0),
+        end_mask: attr.int(0),
+        ellipsis_mask: attr.int(0),
+        new_axis_mask: attr.int(0),
+        shrink_axis_mask: attr.int(1),
+      },
+    );
+    const pack = b.node('flatten/Reshape/shape', 'Pack', [batch, b.constant('flatten/minus1', [], [-1], 'int32')], {
       T: attr.type('DT_INT32'),
-      Index: attr.type('DT_INT32'),
-      begin_mask: attr.int(0),
-      end_mask: attr.int(0),
-      ellipsis_mask: attr.int(0),
-      new_axis_mask: attr.int(0),
-      shrink_axis_mask: attr.int(1),
+      N: attr.int(2),
+      axis: attr.int(0),
     });
-    const pack = b.node('flatten/Reshape/shape', 'Pack', [batch, b.constant('flatten/minus1', [], [-1], 'int32')], { T: attr.type('DT_INT32'), N: attr.int(2), axis: attr.int(0) });
     const flat = b.node('flatten/Reshape', 'Reshape', [atan, pack], { T: attr.type(), Tshape: attr.type('DT_INT32') });
-    const w = b.constant('dense/kernel', [108, 4], Array.from({ length: 432 }, (_, i) => Math.sin(0.37 * i) * 0.2));
-    const logits = b.node('dense/MatMul', 'MatMul', [flat, w], { T: attr.type(), transpose_a: attr.bool(false), transpose_b: attr.bool(false) });
+    const w = b.constant(
+      'dense/kernel',
+      [108, 4],
+      Array.from({ length: 432 }, (_, i) => Math.sin(0.37 * i) * 0.2),
+    );
+    const logits = b.node('dense/MatMul', 'MatMul', [flat, w], {
+      T: attr.type(),
+      transpose_a: attr.bool(false),
+      transpose_b: attr.bool(false),
+    });
     b.output(b.node('Identity', 'Identity', [logits], { T: attr.type() }));
     return { model: await loadGraph(b.artifacts()), conv, logits };
   }
@@ -363,12 +420,34 @@ describe('GraphModel upsampling and global max pooling', () => {
       fused_ops: attr.strs(['BiasAdd', 'Relu']),
       epsilon: attr.float(0),
     };
-    const c1 = b.node('conv1/Relu', '_FusedConv2D', [x, b.constant('conv1/k', [3, 3, 2, 4], k1), b.constant('conv1/b', [4], b1)], convAttrs);
+    const c1 = b.node(
+      'conv1/Relu',
+      '_FusedConv2D',
+      [x, b.constant('conv1/k', [3, 3, 2, 4], k1), b.constant('conv1/b', [4], b1)],
+      convAttrs,
+    );
     const size = b.constant('up/size', [2], [10, 14], 'int32');
-    const up = b.node('up/resize', nearest ? 'ResizeNearestNeighbor' : 'ResizeBilinear', [c1, size], { T: attr.type(), align_corners: attr.bool(false), half_pixel_centers: attr.bool(false) });
-    const c2 = b.node('conv2/Relu', '_FusedConv2D', [up, b.constant('conv2/k', [3, 3, 4, 5], k2), b.constant('conv2/b', [5], b2)], convAttrs);
-    const gmp = b.node('gmp/Max', 'Max', [c2, b.constant('gmp/axes', [2], [1, 2], 'int32')], { T: attr.type(), Tidx: attr.type('DT_INT32'), keep_dims: attr.bool(false) });
-    const logits = b.node('dense/MatMul', 'MatMul', [gmp, b.constant('dense/k', [5, 3], wd)], { T: attr.type(), transpose_a: attr.bool(false), transpose_b: attr.bool(false) });
+    const up = b.node('up/resize', nearest ? 'ResizeNearestNeighbor' : 'ResizeBilinear', [c1, size], {
+      T: attr.type(),
+      align_corners: attr.bool(false),
+      half_pixel_centers: attr.bool(false),
+    });
+    const c2 = b.node(
+      'conv2/Relu',
+      '_FusedConv2D',
+      [up, b.constant('conv2/k', [3, 3, 4, 5], k2), b.constant('conv2/b', [5], b2)],
+      convAttrs,
+    );
+    const gmp = b.node('gmp/Max', 'Max', [c2, b.constant('gmp/axes', [2], [1, 2], 'int32')], {
+      T: attr.type(),
+      Tidx: attr.type('DT_INT32'),
+      keep_dims: attr.bool(false),
+    });
+    const logits = b.node('dense/MatMul', 'MatMul', [gmp, b.constant('dense/k', [5, 3], wd)], {
+      T: attr.type(),
+      transpose_a: attr.bool(false),
+      transpose_b: attr.bool(false),
+    });
     b.output(b.node('Identity', 'Identity', [logits], { T: attr.type() }));
     const graph = await loadGraph(b.artifacts());
     const input = tfl.input({ shape: [5, 7, 2] });
@@ -376,7 +455,9 @@ describe('GraphModel upsampling and global max pooling', () => {
     const l2 = tfl.layers.conv2d({ filters: 5, kernelSize: 3, padding: 'same', activation: 'relu', name: 'conv2' });
     const l3 = tfl.layers.dense({ units: 3, useBias: false, name: 'dense' });
     let y = l1.apply(input) as tfl.SymbolicTensor;
-    y = tfl.layers.upSampling2d({ size: [2, 2], interpolation: nearest ? 'nearest' : 'bilinear', name: 'up' }).apply(y) as tfl.SymbolicTensor;
+    y = tfl.layers
+      .upSampling2d({ size: [2, 2], interpolation: nearest ? 'nearest' : 'bilinear', name: 'up' })
+      .apply(y) as tfl.SymbolicTensor;
     y = tfl.layers.globalMaxPooling2d({ name: 'gmp' }).apply(l2.apply(y)) as tfl.SymbolicTensor;
     const twin = tfl.model({ inputs: input, outputs: l3.apply(y) as tfl.SymbolicTensor });
     tf.tidy(() => {

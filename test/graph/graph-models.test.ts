@@ -132,30 +132,33 @@ describe.each(GRAPH_TEST_MODEL_KINDS.map((k) => [k]))('graph test model %s', (ki
 });
 
 describe('graph test models: nodes inside a branch', () => {
-  it.each([['residual' as const], ['inception' as const]])('%s: feeding a branch node alone fails; with the cut feeds the output is exact', async (kind) => {
-    const m = await buildGraphTestModel(kind);
-    const x = graphTestInput(m);
-    try {
-      const before = tf.memory().numTensors;
-      const node = m.nodes.inBranch as string;
-      const cuts = cutFeeds(graphNodeDefs(m.graph), node, m.outputNodes);
-      expect(cuts.length).toBeGreaterThan(0);
-      tf.tidy(() => {
-        const [a, ...cutValues] = m.graph.execute(x, [node, ...cuts]) as tf.Tensor[];
-        const y = m.graph.execute(x) as tf.Tensor;
-        expect(() => m.graph.execute({ [node]: a as tf.Tensor }, m.outputNodes)).toThrow(/Missing the following inputs: \[input_1\]/);
-        const feeds: tf.NamedTensorMap = { [node]: a as tf.Tensor };
-        cuts.forEach((c, i) => (feeds[c] = cutValues[i] as tf.Tensor));
-        expect(maxDiff(m.graph.execute(feeds, m.outputNodes) as tf.Tensor, y)).toBe(0);
-        // Feeding the model input as well also works (the skip path is recomputed from the input).
-        expect(maxDiff(m.graph.execute({ [m.inputNode]: x, [node]: a as tf.Tensor }, m.outputNodes) as tf.Tensor, y)).toBe(0);
-      });
-      expect(tf.memory().numTensors).toBe(before);
-    } finally {
-      m.dispose();
-      x.dispose();
-    }
-  });
+  it.each([['residual' as const], ['inception' as const]])(
+    '%s: feeding a branch node alone fails; with the cut feeds the output is exact',
+    async (kind) => {
+      const m = await buildGraphTestModel(kind);
+      const x = graphTestInput(m);
+      try {
+        const before = tf.memory().numTensors;
+        const node = m.nodes.inBranch as string;
+        const cuts = cutFeeds(graphNodeDefs(m.graph), node, m.outputNodes);
+        expect(cuts.length).toBeGreaterThan(0);
+        tf.tidy(() => {
+          const [a, ...cutValues] = m.graph.execute(x, [node, ...cuts]) as tf.Tensor[];
+          const y = m.graph.execute(x) as tf.Tensor;
+          expect(() => m.graph.execute({ [node]: a as tf.Tensor }, m.outputNodes)).toThrow(/Missing the following inputs: \[input_1\]/);
+          const feeds: tf.NamedTensorMap = { [node]: a as tf.Tensor };
+          cuts.forEach((c, i) => (feeds[c] = cutValues[i] as tf.Tensor));
+          expect(maxDiff(m.graph.execute(feeds, m.outputNodes) as tf.Tensor, y)).toBe(0);
+          // Feeding the model input as well also works (the skip path is recomputed from the input).
+          expect(maxDiff(m.graph.execute({ [m.inputNode]: x, [node]: a as tf.Tensor }, m.outputNodes) as tf.Tensor, y)).toBe(0);
+        });
+        expect(tf.memory().numTensors).toBe(before);
+      } finally {
+        m.dispose();
+        x.dispose();
+      }
+    },
+  );
 
   it('residual: the cut of a branch node is the skip connection (the block input)', () => {
     const spec = graphTestSpec('residual');

@@ -93,7 +93,10 @@ describe.skipIf(skip !== undefined)(`real graph model gradients (mobilenet_v2_mi
       for (const scale of [1e-2, 2e-3]) {
         const eps = scale * rms;
         const shifted = (sign: number): number => {
-          const t = tf.tensor(Float32Array.from(aData, (v, i) => v + sign * eps * (d[i] as number)), r.activations.shape);
+          const t = tf.tensor(
+            Float32Array.from(aData, (v, i) => v + sign * eps * (d[i] as number)),
+            r.activations.shape,
+          );
           const s = score(t);
           t.dispose();
           return s;
@@ -110,5 +113,4 @@ describe.skipIf(skip !== undefined)(`real graph model gradients (mobilenet_v2_mi
     tf.dispose([r.activations, r.gradients, r.scores, r.classIndex, ...cutValues]);
     expect(tf.memory().numTensors).toBe(before);
   });
-
 });

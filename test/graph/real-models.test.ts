@@ -5,7 +5,14 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { loadTestGraphModel, TEST_MODEL_NAMES, TEST_MODELS, testModelInputShape, testModelsSkipReason, type TestModelName } from '../helpers/graph-test-models.js';
+import {
+  loadTestGraphModel,
+  TEST_MODEL_NAMES,
+  TEST_MODELS,
+  testModelInputShape,
+  testModelsSkipReason,
+  type TestModelName,
+} from '../helpers/graph-test-models.js';
 
 const skip = await testModelsSkipReason(['mobilenet_v2_mid']);
 

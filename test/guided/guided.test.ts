@@ -62,7 +62,12 @@ function fusedReluModel(): { model: tfl.LayersModel; reference: (x: tf.Tensor, c
       let a = guided(tf.add(tf.conv2d(t as tf.Tensor4D, w(c, 'kernel') as tf.Tensor4D, 1, 'same'), w(c, 'bias')));
       // Reference only: plain depthwise works on cpu (the reference runs there).
       a = guided(tf.add(tf.depthwiseConv2d(a as tf.Tensor4D, w(d, 'depthwiseKernel') as tf.Tensor4D, 1, 'same'), w(d, 'bias')));
-      a = guided(tf.add(tf.separableConv2d(a as tf.Tensor4D, w(s, 'depthwiseKernel') as tf.Tensor4D, w(s, 'pointwiseKernel') as tf.Tensor4D, 1, 'same'), w(s, 'bias')));
+      a = guided(
+        tf.add(
+          tf.separableConv2d(a as tf.Tensor4D, w(s, 'depthwiseKernel') as tf.Tensor4D, w(s, 'pointwiseKernel') as tf.Tensor4D, 1, 'same'),
+          w(s, 'bias'),
+        ),
+      );
       a = tf.reshape(a, [a.shape[0] as number, -1]);
       a = guided(tf.add(tf.matMul(a as tf.Tensor2D, w(h, 'kernel') as tf.Tensor2D), w(h, 'bias')));
       const out = tf.add(tf.matMul(a as tf.Tensor2D, w(o, 'kernel') as tf.Tensor2D), w(o, 'bias'));
@@ -80,7 +85,9 @@ describe('guidedBackprop: the guided rule', () => {
     await tf.setBackend('cpu');
     const refData = tf.tidy(() => reference(x, [0, 2]).arraySync());
     const plainData = tf.tidy(() =>
-      tf.grad((t: tf.Tensor) => tf.sum(tf.mul(model.apply(t) as tf.Tensor, tf.oneHot(tf.tensor1d([0, 2], 'int32'), 3))))(x).arraySync(),
+      tf
+        .grad((t: tf.Tensor) => tf.sum(tf.mul(model.apply(t) as tf.Tensor, tf.oneHot(tf.tensor1d([0, 2], 'int32'), 3))))(x)
+        .arraySync(),
     );
     await tf.setBackend(prev);
     const scale = maxAbs(refData as number[][][][]);
@@ -167,7 +174,9 @@ describe('guidedBackprop: the guided rule', () => {
     const ggc = guidedGradCam(t.model, x, { target: [1, 3], layer });
     const expected = tf.mul(g.gradients, tf.expandDims(c.heatmap, -1));
     expect(maxAbsDiff(ggc.heatmap, c.heatmap.arraySync() as number[][][])).toBeLessThan(1e-6);
-    expect(maxAbsDiff(ggc.gradients, expected.arraySync() as number[][][][]) / maxAbs(expected.arraySync() as number[][][][])).toBeLessThan(1e-6);
+    expect(maxAbsDiff(ggc.gradients, expected.arraySync() as number[][][][]) / maxAbs(expected.arraySync() as number[][][][])).toBeLessThan(
+      1e-6,
+    );
     expect(Array.from(ggc.classIndex.dataSync())).toEqual([1, 3]);
     expect(ggc.layer).toBe(layer);
     // Kernels run: one pass adds less than half a Grad-CAM to guidedBackprop (no second forward
@@ -189,7 +198,11 @@ describe('guidedBackprop: the guided rule', () => {
     expect(r.gradients.shape).toEqual([2, 16, 16, 3]);
     const r1 = guidedBackprop(t.model, t.inputs, { inputIndex: 1 });
     expect(r1.gradients.shape).toEqual([2, 4]);
-    expectThrowsClean(() => guidedBackprop(t.model, t.inputs, { inputIndex: 2 }), OptionError, /'options\.inputIndex' must be an integer in \[0, 1\] \(the model has 2 inputs\), but got 2/);
+    expectThrowsClean(
+      () => guidedBackprop(t.model, t.inputs, { inputIndex: 2 }),
+      OptionError,
+      /'options\.inputIndex' must be an integer in \[0, 1\] \(the model has 2 inputs\), but got 2/,
+    );
     tf.dispose([r, r1, ...t.inputs]);
     t.model.dispose();
   });
@@ -206,12 +219,28 @@ describe('guided functions leave no trace', () => {
     tf.dispose(deprocessGradients(ones));
     ones.dispose();
     expect(tf.memory().numTensors).toBe(start);
-    expectThrowsClean(() => guidedBackprop(t.model, t.input as tf.Tensor4D, { layer: 'c1' } as never), OptionError, /^guidedBackprop: 'options\.layer' is not a known option/);
-    expectThrowsClean(() => guidedGradCam(t.model, t.input as tf.Tensor4D, { target: 9 }), Error, /'target' must be a class index in \[0, 4\]/);
+    expectThrowsClean(
+      () => guidedBackprop(t.model, t.input as tf.Tensor4D, { layer: 'c1' } as never),
+      OptionError,
+      /^guidedBackprop: 'options\.layer' is not a known option/,
+    );
+    expectThrowsClean(
+      () => guidedGradCam(t.model, t.input as tf.Tensor4D, { target: 9 }),
+      Error,
+      /'target' must be a class index in \[0, 4\]/,
+    );
     // The map is always resized to the input: resize is not an option of guidedGradCam.
-    expectThrowsClean(() => guidedGradCam(t.model, t.input as tf.Tensor4D, { resize: false } as never), OptionError, /^guidedGradCam: 'options\.resize' is not a known option/);
+    expectThrowsClean(
+      () => guidedGradCam(t.model, t.input as tf.Tensor4D, { resize: false } as never),
+      OptionError,
+      /^guidedGradCam: 'options\.resize' is not a known option/,
+    );
     const vec = tf.ones([3]);
-    expectThrowsClean(() => deprocessGradients(vec as unknown as tf.Tensor3D), InputError, /^deprocessGradients: 'gradients' must have shape \[H, W, C\] or \[B, H, W, C\], but got a float32 tensor of shape \[3\]/);
+    expectThrowsClean(
+      () => deprocessGradients(vec as unknown as tf.Tensor3D),
+      InputError,
+      /^deprocessGradients: 'gradients' must have shape \[H, W, C\] or \[B, H, W, C\], but got a float32 tensor of shape \[3\]/,
+    );
     vec.dispose();
     expectModelUnchanged(t.model, t.input, before);
     t.model.dispose();
@@ -221,7 +250,10 @@ describe('guided functions leave no trace', () => {
 
 describe('deprocessGradients', () => {
   it("standardises, scales by 0.1, shifts by 0.5, clips and truncates like pytorch-grad-cam's deprocess_image", () => {
-    const g = tf.tensor3d([[[1], [2]], [[3], [100]]]);
+    const g = tf.tensor3d([
+      [[1], [2]],
+      [[3], [100]],
+    ]);
     const v = [1, 2, 3, 100];
     const mean = v.reduce((a, b) => a + b) / 4;
     const std = Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / 4);

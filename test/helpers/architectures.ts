@@ -180,13 +180,7 @@ export function buildMobileNetV2(options: MobileNetV2Options = {}): tfl.LayersMo
       kernelInitializer: init.varianceScaling(scale, 'fanIn'),
     });
 
-  const inverted = (
-    inputs: tfl.SymbolicTensor,
-    expansion: number,
-    stride: 1 | 2,
-    filters: number,
-    blockId: number,
-  ): tfl.SymbolicTensor => {
+  const inverted = (inputs: tfl.SymbolicTensor, expansion: number, stride: 1 | 2, filters: number, blockId: number): tfl.SymbolicTensor => {
     const inChannels = channels(inputs);
     const pointwiseFilters = makeDivisible(Math.trunc(filters * alpha), 8);
     let x = inputs;

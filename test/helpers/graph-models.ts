@@ -220,15 +220,16 @@ export function cutFeeds(nodes: readonly GraphNodeDef[], node: string, outputs: 
     if (!ancestors(nodes, o).has(node)) throw new Error(`cutFeeds: '${node}' is not below the output '${o}'`);
   }
   const children = new Map<string, string[]>();
-  for (const n of nodes) for (const i of n.input ?? []) {
-    if (i.startsWith('^')) continue;
-    const b = baseName(i);
-    children.set(b, [...(children.get(b) ?? []), n.name]);
-  }
+  for (const n of nodes)
+    for (const i of n.input ?? []) {
+      if (i.startsWith('^')) continue;
+      const b = baseName(i);
+      children.set(b, [...(children.get(b) ?? []), n.name]);
+    }
   // Descendants of `node` (including it).
   const desc = new Set<string>([node]);
   const stack = [node];
-  while (stack.length > 0) for (const c of children.get(stack.pop() as string) ?? []) if (!desc.has(c)) (desc.add(c), stack.push(c));
+  while (stack.length > 0) for (const c of children.get(stack.pop() as string) ?? []) if (!desc.has(c)) desc.add(c), stack.push(c);
   // Nodes whose value depends on a Placeholder.
   const dependsOnInput = new Map<string, boolean>();
   const dep = (name: string): boolean => {
@@ -366,7 +367,12 @@ class DualNet {
   }
 
   /** Twin layers for BatchNormalization (+ activation) after a bias-less conv. */
-  private bnTwin(scope: string, sym: tfl.SymbolicTensor, channels: number, act: Act): { sym: tfl.SymbolicTensor; last: tfl.layers.Layer; bn: Weight[] } {
+  private bnTwin(
+    scope: string,
+    sym: tfl.SymbolicTensor,
+    channels: number,
+    act: Act,
+  ): { sym: tfl.SymbolicTensor; last: tfl.layers.Layer; bn: Weight[] } {
     const gamma = this.uniform([channels], 0.25, 1);
     const beta = this.uniform([channels], 0.1);
     const mean = this.uniform([channels], 0.1);
@@ -416,7 +422,16 @@ class DualNet {
   /** Conv2D in one of the four graph forms (see {@link ConvForm}); twin: Conv2D (+ BN + ReLU). */
   conv(
     x: Dual,
-    o: { scope: string; filters: number; kernel: number; strides?: number; padding?: Padding; dilation?: number; act?: Act; form?: ConvForm },
+    o: {
+      scope: string;
+      filters: number;
+      kernel: number;
+      strides?: number;
+      padding?: Padding;
+      dilation?: number;
+      act?: Act;
+      form?: ConvForm;
+    },
   ): Dual {
     return this.convLike(x, { ...o, depthwise: false });
   }
@@ -428,7 +443,17 @@ class DualNet {
 
   private convLike(
     x: Dual,
-    o: { scope: string; filters: number; kernel: number; strides?: number; padding?: Padding; dilation?: number; act?: Act; form?: ConvForm; depthwise: boolean },
+    o: {
+      scope: string;
+      filters: number;
+      kernel: number;
+      strides?: number;
+      padding?: Padding;
+      dilation?: number;
+      act?: Act;
+      form?: ConvForm;
+      depthwise: boolean;
+    },
   ): Dual {
     const { scope, kernel: k, depthwise } = o;
     const strides = o.strides ?? 1;
@@ -547,14 +572,24 @@ class DualNet {
     const [h, w, c] = x.shape as [number, number, number];
     const p = this.intConst(this.full(`${scope}/Pad/paddings`), [4, 2], [0, 0, t, b, l, r, 0, 0]);
     const node = this.g.node(this.full(`${scope}/Pad`), 'Pad', [x.node, p], { T: attr.type(), Tpaddings: attr.type('DT_INT32') });
-    const layer = tfl.layers.zeroPadding2d({ name: this.layerName(scope), padding: [[t, b], [l, r]] });
+    const layer = tfl.layers.zeroPadding2d({
+      name: this.layerName(scope),
+      padding: [
+        [t, b],
+        [l, r],
+      ],
+    });
     return this.pair(node, layer, layer.apply(x.sym) as tfl.SymbolicTensor, [h + t + b, w + l + r, c]);
   }
 
   /** x * scale + offset as `Mul` then `Add` (TF-Hub input scaling); twin Rescaling. */
   rescale(x: Dual, scope: string, scale: number, offset: number): Dual {
-    const m = this.g.node(this.full(`${scope}/Mul`), 'Mul', [x.node, this.g.constant(this.full(`${scope}/Mul/y`), [], [scale])], { T: attr.type() });
-    const node = this.g.node(this.full(`${scope}/Add`), 'Add', [m, this.g.constant(this.full(`${scope}/Add/y`), [], [offset])], { T: attr.type() });
+    const m = this.g.node(this.full(`${scope}/Mul`), 'Mul', [x.node, this.g.constant(this.full(`${scope}/Mul/y`), [], [scale])], {
+      T: attr.type(),
+    });
+    const node = this.g.node(this.full(`${scope}/Add`), 'Add', [m, this.g.constant(this.full(`${scope}/Add/y`), [], [offset])], {
+      T: attr.type(),
+    });
     const layer = tfl.layers.rescaling({ name: this.layerName(scope), scale, offset });
     return this.pair(node, layer, layer.apply(x.sym) as tfl.SymbolicTensor, x.shape);
   }
@@ -581,7 +616,11 @@ class DualNet {
   /** Keras GlobalAveragePooling2D as converted: `Mean` over reduction_indices [1, 2]. */
   globalAvgPool(x: Dual, scope: string): Dual {
     const axes = this.intConst(this.full(`${scope}/Mean/reduction_indices`), [2], [1, 2]);
-    const node = this.g.node(this.full(`${scope}/Mean`), 'Mean', [x.node, axes], { T: attr.type(), Tidx: attr.type('DT_INT32'), keep_dims: attr.bool(false) });
+    const node = this.g.node(this.full(`${scope}/Mean`), 'Mean', [x.node, axes], {
+      T: attr.type(),
+      Tidx: attr.type('DT_INT32'),
+      keep_dims: attr.bool(false),
+    });
     const layer = tfl.layers.globalAveragePooling2d({ name: this.layerName(scope) });
     return this.pair(node, layer, layer.apply(x.sym) as tfl.SymbolicTensor, [x.shape[2] as number]);
   }
@@ -589,7 +628,10 @@ class DualNet {
   /** `Squeeze` of the 1x1 spatial axes (MobileNet's SpatialSqueeze); twin Flatten. */
   squeeze(x: Dual, scope: string): Dual {
     if (x.shape[0] !== 1 || x.shape[1] !== 1) throw new Error(`squeeze needs a 1x1 map, got [${x.shape}]`);
-    const node = this.g.node(this.full(`${scope}/SpatialSqueeze`), 'Squeeze', [x.node], { T: attr.type(), squeeze_dims: attr.ints([1, 2]) });
+    const node = this.g.node(this.full(`${scope}/SpatialSqueeze`), 'Squeeze', [x.node], {
+      T: attr.type(),
+      squeeze_dims: attr.ints([1, 2]),
+    });
     const layer = tfl.layers.flatten({ name: this.layerName(scope) });
     return this.pair(node, layer, layer.apply(x.sym) as tfl.SymbolicTensor, [x.shape[2] as number]);
   }
@@ -619,7 +661,13 @@ class DualNet {
       new_axis_mask: attr.int(0),
       shrink_axis_mask: attr.int(0),
     });
-    const layer = tfl.layers.cropping2D({ name: this.layerName(scope), cropping: [[c, c], [c, c]] });
+    const layer = tfl.layers.cropping2D({
+      name: this.layerName(scope),
+      cropping: [
+        [c, c],
+        [c, c],
+      ],
+    });
     return this.pair(node, layer, layer.apply(x.sym) as tfl.SymbolicTensor, [h - 2 * c, w - 2 * c, ch]);
   }
 
@@ -638,7 +686,10 @@ class DualNet {
    * Twin: one Dense layer with that activation (as in Keras). Returns the activated value and the
    * pre-activation (logits) node.
    */
-  dense(x: Dual, o: { scope: string; units: number; act?: 'linear' | 'relu' | 'softmax' | 'sigmoid'; form?: 'fused' | 'unfused' }): Dual & { logits: string } {
+  dense(
+    x: Dual,
+    o: { scope: string; units: number; act?: 'linear' | 'relu' | 'softmax' | 'sigmoid'; form?: 'fused' | 'unfused' },
+  ): Dual & { logits: string } {
     const act = o.act ?? 'linear';
     const s = this.full(o.scope);
     const n = x.shape[0] as number;
@@ -672,7 +723,11 @@ class DualNet {
 
   /** The twin LayersModel, with the weights of the graph. */
   twin(name: string): tfl.LayersModel {
-    const model = tfl.model({ inputs: this.twinInputs, outputs: this.twinOutputs.length === 1 ? (this.twinOutputs[0] as tfl.SymbolicTensor) : this.twinOutputs, name });
+    const model = tfl.model({
+      inputs: this.twinInputs,
+      outputs: this.twinOutputs.length === 1 ? (this.twinOutputs[0] as tfl.SymbolicTensor) : this.twinOutputs,
+      name,
+    });
     for (const { layer, weights } of this.twinWeights) {
       const ts = weights.map((w) => tf.tensor(w.data, w.shape, 'float32'));
       model.getLayer(layer).setWeights(ts);
@@ -686,7 +741,14 @@ class DualNet {
 // The test networks
 
 export type GraphTestModelKind = 'plain' | 'residual' | 'inception' | 'twoOutputs' | 'stridedSlice' | 'logits';
-export const GRAPH_TEST_MODEL_KINDS: readonly GraphTestModelKind[] = ['plain', 'residual', 'inception', 'twoOutputs', 'stridedSlice', 'logits'];
+export const GRAPH_TEST_MODEL_KINDS: readonly GraphTestModelKind[] = [
+  'plain',
+  'residual',
+  'inception',
+  'twoOutputs',
+  'stridedSlice',
+  'logits',
+];
 
 /** Named nodes of a test network (full graph node names). */
 export interface GraphTestNodes {
@@ -726,7 +788,13 @@ export interface GraphTestModel extends Omit<GraphTestSpec, 'makeTwin'> {
 
 const PREFIX = 'StatefulPartitionedCall/model';
 
-function finish(kind: GraphTestModelKind, net: DualNet, inputShape: [number, number, number], nodes: GraphTestNodes, options: ArtifactsOptions): GraphTestSpec {
+function finish(
+  kind: GraphTestModelKind,
+  net: DualNet,
+  inputShape: [number, number, number],
+  nodes: GraphTestNodes,
+  options: ArtifactsOptions,
+): GraphTestSpec {
   const signature = options.signature ?? true;
   return {
     kind,
@@ -778,7 +846,14 @@ function residual(seed: number, options: ArtifactsOptions): GraphTestSpec {
     [0, 1],
     [0, 1],
   ]); // 13x13
-  const dw2 = net.depthwise(pad2, { scope: 'expanded_conv_2/depthwise', kernel: 3, strides: 2, padding: 'valid', act: 'relu6', form: 'bn' }); // 6x6
+  const dw2 = net.depthwise(pad2, {
+    scope: 'expanded_conv_2/depthwise',
+    kernel: 3,
+    strides: 2,
+    padding: 'valid',
+    act: 'relu6',
+    form: 'bn',
+  }); // 6x6
   const pr2 = net.conv(dw2, { scope: 'expanded_conv_2/project', filters: 12, kernel: 1, form: 'bn' });
   const last = net.conv(pr2, { scope: 'Conv_1', filters: 24, kernel: 1, act: 'relu6', form: 'bnFolded' }); // 6x6x24
   const pool = net.avgPool(last, 'Logits', 6, 1, 'valid');
@@ -793,7 +868,21 @@ function residual(seed: number, options: ArtifactsOptions): GraphTestSpec {
       lastConv: last.node,
       logits: [d.logits],
       inBranch: dw1.node,
-      spatial: [pre.node, stem.node, dw0.node, pr0.node, ex1.node, dw1.node, pr1.node, add1.node, ex2.node, pad2.node, dw2.node, pr2.node, last.node],
+      spatial: [
+        pre.node,
+        stem.node,
+        dw0.node,
+        pr0.node,
+        ex1.node,
+        dw1.node,
+        pr1.node,
+        add1.node,
+        ex2.node,
+        pad2.node,
+        dw2.node,
+        pr2.node,
+        last.node,
+      ],
     },
     options,
   );
@@ -819,7 +908,12 @@ function inception(seed: number, options: ArtifactsOptions): GraphTestSpec {
     'inception',
     net,
     shape,
-    { lastConv: c.node, logits: [d.logits], inBranch: b2.node, spatial: [stem.node, b1.node, b2a.node, b2.node, b3a.node, b3.node, mixed.node, c.node] },
+    {
+      lastConv: c.node,
+      logits: [d.logits],
+      inBranch: b2.node,
+      spatial: [stem.node, b1.node, b2a.node, b2.node, b3a.node, b3.node, mixed.node, c.node],
+    },
     options,
   );
 }
@@ -839,7 +933,13 @@ function twoOutputs(seed: number, options: ArtifactsOptions): GraphTestSpec {
   const db = net.dense(fb, { scope: 'score_output', units: 1, act: 'sigmoid', form: 'unfused' });
   net.output(da, 'Identity');
   net.output(db, 'Identity_1');
-  return finish('twoOutputs', net, shape, { lastConv: cb.node, logits: [da.logits, db.logits], spatial: [c1.node, p.node, c2.node, cb.node] }, options);
+  return finish(
+    'twoOutputs',
+    net,
+    shape,
+    { lastConv: cb.node, logits: [da.logits, db.logits], spatial: [c1.node, p.node, c2.node, cb.node] },
+    options,
+  );
 }
 
 /** (e) conv, StopGradient, StridedSlice (crop 1), conv, GAP, dense, softmax: tfjs has no StridedSlice gradient. */
@@ -901,7 +1001,10 @@ export function graphTestSpec(kind: GraphTestModelKind, options: ArtifactsOption
 }
 
 /** Builds a test network as a loaded `tf.GraphModel` and its LayersModel twin (same weights). */
-export async function buildGraphTestModel(kind: GraphTestModelKind, options: ArtifactsOptions & { seed?: number } = {}): Promise<GraphTestModel> {
+export async function buildGraphTestModel(
+  kind: GraphTestModelKind,
+  options: ArtifactsOptions & { seed?: number } = {},
+): Promise<GraphTestModel> {
   const { makeTwin, ...spec } = graphTestSpec(kind, options);
   const graph = await loadGraph(spec.artifacts);
   const twin = makeTwin();

@@ -27,7 +27,10 @@ export async function testModelsSkipReason(names: readonly TestModelName[]): Pro
 export async function testModelArtifacts(name: TestModelName): Promise<tf.io.ModelArtifacts> {
   await ensureTestModels([name]);
   const { json, weightData } = readCachedModel(name);
-  return tf.io.getModelArtifactsForJSON(json as unknown as tf.io.ModelJSON, async (manifest) => [manifest.flatMap((g) => g.weights), weightData]);
+  return tf.io.getModelArtifactsForJSON(json as unknown as tf.io.ModelJSON, async (manifest) => [
+    manifest.flatMap((g) => g.weights),
+    weightData,
+  ]);
 }
 
 /** Loads a cached real model (fetching it first if needed) as a `tf.GraphModel`. The caller disposes it. */

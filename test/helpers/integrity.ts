@@ -18,7 +18,9 @@ export interface ModelSnapshot {
 }
 
 function allLayers(model: tfl.LayersModel, prefix = ''): Array<{ path: string; layer: tfl.layers.Layer }> {
-  const out: Array<{ path: string; layer: tfl.layers.Layer }> = [{ path: prefix || model.name, layer: model as unknown as tfl.layers.Layer }];
+  const out: Array<{ path: string; layer: tfl.layers.Layer }> = [
+    { path: prefix || model.name, layer: model as unknown as tfl.layers.Layer },
+  ];
   for (const l of model.layers) {
     const path = `${prefix}${l.name}`;
     const maybe = l as unknown as { layers?: unknown };

@@ -92,10 +92,7 @@ export function dagModel(): TestModel & { layers: Record<string, L>; apply: (l: 
   const r = mk.relu.apply(mk.add.apply([bn, sep])) as tfl.SymbolicTensor;
   const cat = mk.cat.apply([mk.b1.apply(r) as tfl.SymbolicTensor, mk.ap.apply(r) as tfl.SymbolicTensor]) as tfl.SymbolicTensor;
   const out = chain([mk.last, mk.pool, mk.flat, mk.drop, mk.out] as L[]);
-  const output = [mk.last, mk.pool, mk.flat, mk.drop, mk.out].reduce<tfl.SymbolicTensor>(
-    (t, l) => l.apply(t) as tfl.SymbolicTensor,
-    cat,
-  );
+  const output = [mk.last, mk.pool, mk.flat, mk.drop, mk.out].reduce<tfl.SymbolicTensor>((t, l) => l.apply(t) as tfl.SymbolicTensor, cat);
   const model = tfl.model({ inputs: input, outputs: output, name: 'dag' });
   seedWeights(model);
   // The reference applies the 'same' average pooling with its true gradient (see avgPoolSameReference).
@@ -125,7 +122,11 @@ export function nestedModel(): TestModel & { base: tfl.LayersModel } {
   const add = tfl.layers.add({ name: 'add' });
   const last = tfl.layers.conv2d({ filters: 6, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', name: 'last_conv' });
   const h1 = c1.apply(bi) as tfl.SymbolicTensor;
-  const base = tfl.model({ inputs: bi, outputs: last.apply(add.apply([h1, c2.apply(h1) as tfl.SymbolicTensor])) as tfl.SymbolicTensor, name: 'base' });
+  const base = tfl.model({
+    inputs: bi,
+    outputs: last.apply(add.apply([h1, c2.apply(h1) as tfl.SymbolicTensor])) as tfl.SymbolicTensor,
+    name: 'base',
+  });
   const oi = tfl.input({ shape: [16, 16, 3] });
   const gap = tfl.layers.globalAveragePooling2d({ name: 'gap' });
   const dense = tfl.layers.dense({ units: 3, activation: 'softmax', name: 'out' });
@@ -205,10 +206,16 @@ export function multiOutputModel(): {
 export function softmaxVariants(): Record<'denseSoftmax' | 'activation' | 'softmaxLayer' | 'linear', tfl.LayersModel> {
   const build = (kind: string): tfl.LayersModel => {
     const inp = tfl.input({ shape: [16, 16, 3] });
-    let x = tfl.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', activation: 'relu', name: 'c1' }).apply(inp) as tfl.SymbolicTensor;
-    x = tfl.layers.conv2d({ filters: 6, kernelSize: 3, padding: 'same', activation: 'relu', name: 'last_conv' }).apply(x) as tfl.SymbolicTensor;
+    let x = tfl.layers
+      .conv2d({ filters: 4, kernelSize: 3, padding: 'same', activation: 'relu', name: 'c1' })
+      .apply(inp) as tfl.SymbolicTensor;
+    x = tfl.layers
+      .conv2d({ filters: 6, kernelSize: 3, padding: 'same', activation: 'relu', name: 'last_conv' })
+      .apply(x) as tfl.SymbolicTensor;
     x = tfl.layers.globalAveragePooling2d({ name: 'gap' }).apply(x) as tfl.SymbolicTensor;
-    x = tfl.layers.dense({ units: 5, activation: kind === 'denseSoftmax' ? 'softmax' : 'linear', name: 'fc' }).apply(x) as tfl.SymbolicTensor;
+    x = tfl.layers
+      .dense({ units: 5, activation: kind === 'denseSoftmax' ? 'softmax' : 'linear', name: 'fc' })
+      .apply(x) as tfl.SymbolicTensor;
     if (kind === 'activation') x = tfl.layers.activation({ activation: 'softmax', name: 'probs' }).apply(x) as tfl.SymbolicTensor;
     if (kind === 'softmaxLayer') x = tfl.layers.softmax({ name: 'probs' }).apply(x) as tfl.SymbolicTensor;
     const m = tfl.model({ inputs: inp, outputs: x, name: kind });

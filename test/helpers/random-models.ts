@@ -149,14 +149,31 @@ function spatialLayer(g: Gen, shape: Shape, keep: boolean): Layer | null {
       const kEff = (k - 1) * dilation + 1;
       const padding = keep || small < kEff + 1 || r.chance(0.5) ? 'same' : 'valid';
       const filters = keep ? c : r.int(1, 6);
-      return tfl.layers.conv2d({ name: g.name('conv'), filters, kernelSize: k, strides, dilationRate: dilation, padding, activation: act() as 'relu', useBias: r.chance(0.7) });
+      return tfl.layers.conv2d({
+        name: g.name('conv'),
+        filters,
+        kernelSize: k,
+        strides,
+        dilationRate: dilation,
+        padding,
+        activation: act() as 'relu',
+        useBias: r.chance(0.7),
+      });
     }
     case 'depthwise': {
       const k = r.int(1, 3);
       const strides = !keep && small >= 4 && r.chance(0.3) ? 2 : 1;
       const padding = keep || small < k + 1 || r.chance(0.5) ? 'same' : 'valid';
       const depthMultiplier = keep || c * 2 > MAX_CHANNELS ? 1 : r.int(1, 2);
-      return tfl.layers.depthwiseConv2d({ name: g.name('dw'), kernelSize: k, strides, padding, depthMultiplier, activation: act() as 'relu', useBias: r.chance(0.5) });
+      return tfl.layers.depthwiseConv2d({
+        name: g.name('dw'),
+        kernelSize: k,
+        strides,
+        padding,
+        depthMultiplier,
+        activation: act() as 'relu',
+        useBias: r.chance(0.5),
+      });
     }
     case 'separable': {
       const k = r.int(1, 3);
@@ -176,7 +193,12 @@ function spatialLayer(g: Gen, shape: Shape, keep: boolean): Layer | null {
       });
     }
     case 'bn':
-      return tfl.layers.batchNormalization({ name: g.name('bn'), scale: r.chance(0.6), center: r.chance(0.7), epsilon: r.pick([1e-3, 1e-5]) });
+      return tfl.layers.batchNormalization({
+        name: g.name('bn'),
+        scale: r.chance(0.6),
+        center: r.chance(0.7),
+        epsilon: r.pick([1e-3, 1e-5]),
+      });
     case 'relu':
       return tfl.layers.reLU({ name: g.name('relu'), ...(r.chance(0.4) ? { maxValue: 6 } : {}) });
     case 'leaky':
@@ -186,7 +208,10 @@ function spatialLayer(g: Gen, shape: Shape, keep: boolean): Layer | null {
     case 'prelu':
       return tfl.layers.prelu({ name: g.name('prelu'), ...(r.chance(0.5) ? { sharedAxes: [1, 2] } : {}) });
     case 'activation':
-      return tfl.layers.activation({ name: g.name('act'), activation: r.pick(['relu', 'relu6', 'elu', 'sigmoid', 'tanh', 'softplus']) as 'relu' });
+      return tfl.layers.activation({
+        name: g.name('act'),
+        activation: r.pick(['relu', 'relu6', 'elu', 'sigmoid', 'tanh', 'softplus']) as 'relu',
+      });
     case 'softmax':
       // tfjs-layers' Softmax defaults to axis 1 (Keras: -1): on a feature map that is the height axis, which tfjs cannot do.
       return tfl.layers.softmax({ name: g.name('smax'), axis: -1 });
@@ -202,7 +227,10 @@ function spatialLayer(g: Gen, shape: Shape, keep: boolean): Layer | null {
     }
     case 'zeropad': {
       const p = (): number => r.int(0, 2);
-      const padding: [[number, number], [number, number]] = [[p(), p()], [p(), p()]];
+      const padding: [[number, number], [number, number]] = [
+        [p(), p()],
+        [p(), p()],
+      ];
       if (h + padding[0][0] + padding[0][1] > MAX_SIDE || w + padding[1][0] + padding[1][1] > MAX_SIDE) return null;
       return tfl.layers.zeroPadding2d({ name: g.name('zpad'), padding });
     }
@@ -214,7 +242,10 @@ function spatialLayer(g: Gen, shape: Shape, keep: boolean): Layer | null {
     }
     case 'upsample': {
       // Factors that keep the map within MAX_SIDE: 1-2 along the height, 1-3 along the width.
-      const size: [number, number] = [h * 2 <= MAX_SIDE ? r.int(1, 2) : 1, w * 3 <= MAX_SIDE ? r.int(1, 3) : w * 2 <= MAX_SIDE ? r.int(1, 2) : 1];
+      const size: [number, number] = [
+        h * 2 <= MAX_SIDE ? r.int(1, 2) : 1,
+        w * 3 <= MAX_SIDE ? r.int(1, 3) : w * 2 <= MAX_SIDE ? r.int(1, 2) : 1,
+      ];
       if (size[0] * size[1] === 1) return null;
       return tfl.layers.upSampling2d({ name: g.name('up'), size, interpolation: r.pick(['nearest', 'bilinear']) as 'nearest' });
     }
@@ -233,12 +264,48 @@ function spatialLayer(g: Gen, shape: Shape, keep: boolean): Layer | null {
 
 /** Every rank-4 -> rank-4 kind the generator draws (some twice: more common in real networks). */
 export const SPATIAL_KINDS = [
-  'conv', 'conv', 'conv', 'depthwise', 'separable', 'bn', 'bn', 'relu', 'leaky', 'elu', 'prelu', 'activation', 'softmax',
-  'dropout', 'maxpool', 'maxpool', 'avgpool', 'zeropad', 'crop', 'upsample', 'upsample', 'upsample', 'upsample', 'permute', 'reshape',
+  'conv',
+  'conv',
+  'conv',
+  'depthwise',
+  'separable',
+  'bn',
+  'bn',
+  'relu',
+  'leaky',
+  'elu',
+  'prelu',
+  'activation',
+  'softmax',
+  'dropout',
+  'maxpool',
+  'maxpool',
+  'avgpool',
+  'zeropad',
+  'crop',
+  'upsample',
+  'upsample',
+  'upsample',
+  'upsample',
+  'permute',
+  'reshape',
 ] as const;
 
 /** Kinds that can keep the shape (branches of an element-wise merge). */
-const KEEP_KINDS = ['conv', 'depthwise', 'separable', 'bn', 'relu', 'leaky', 'elu', 'prelu', 'activation', 'dropout', 'maxpool', 'avgpool'] as const;
+const KEEP_KINDS = [
+  'conv',
+  'depthwise',
+  'separable',
+  'bn',
+  'relu',
+  'leaky',
+  'elu',
+  'prelu',
+  'activation',
+  'dropout',
+  'maxpool',
+  'avgpool',
+] as const;
 
 /** A spatial layer that fits `shape` (a few draws; a BatchNormalization always fits). */
 function fittingLayer(g: Gen, shape: Shape, keep = false): { layer: Layer; shape: Shape } {
@@ -266,12 +333,28 @@ function tailLayers(g: Gen, shape: Shape, units: number): Layer[] {
   if (flat === 'gap') out.push(tfl.layers.globalAveragePooling2d({ name: g.name('gap') }));
   else if (flat === 'gmp') out.push(tfl.layers.globalMaxPooling2d({ name: g.name('gmp') }));
   else if (flat === 'flatten') out.push(tfl.layers.flatten({ name: g.name('flat') }));
-  else if (flat === 'permute-flatten') out.push(tfl.layers.permute({ name: g.name('perm'), dims: [3, 1, 2] }), tfl.layers.flatten({ name: g.name('flat') }));
-  else out.push(tfl.layers.reshape({ name: g.name('reshape'), targetShape: [h * w, c] }), tfl.layers.globalMaxPooling1d({ name: g.name('gmp1d') }));
-  if (r.chance(0.35)) out.push(tfl.layers.dense({ name: g.name('hidden'), units: r.int(3, 6), activation: r.pick(['relu', 'elu', 'linear', 'tanh']) as 'relu' }));
+  else if (flat === 'permute-flatten')
+    out.push(tfl.layers.permute({ name: g.name('perm'), dims: [3, 1, 2] }), tfl.layers.flatten({ name: g.name('flat') }));
+  else
+    out.push(
+      tfl.layers.reshape({ name: g.name('reshape'), targetShape: [h * w, c] }),
+      tfl.layers.globalMaxPooling1d({ name: g.name('gmp1d') }),
+    );
+  if (r.chance(0.35))
+    out.push(
+      tfl.layers.dense({ name: g.name('hidden'), units: r.int(3, 6), activation: r.pick(['relu', 'elu', 'linear', 'tanh']) as 'relu' }),
+    );
   if (r.chance(0.2)) out.push(tfl.layers.repeatVector({ name: g.name('repeat'), n: 2 }), tfl.layers.flatten({ name: g.name('flat') }));
   if (r.chance(0.25)) out.push(tfl.layers.dropout({ name: g.name('drop'), rate: 0.5 }));
-  const squash = r.pick(['none', 'none', 'dense-softmax', 'dense-sigmoid', 'softmax-layer', 'activation-softmax', 'activation-sigmoid'] as const);
+  const squash = r.pick([
+    'none',
+    'none',
+    'dense-softmax',
+    'dense-sigmoid',
+    'softmax-layer',
+    'activation-softmax',
+    'activation-sigmoid',
+  ] as const);
   const dense = (activation: 'linear' | 'softmax' | 'sigmoid'): Layer => tfl.layers.dense({ name: g.name('logits'), units, activation });
   if (squash === 'dense-softmax') out.push(dense('softmax'));
   else if (squash === 'dense-sigmoid') out.push(dense('sigmoid'));
@@ -317,7 +400,14 @@ class FnBuilder {
   model(sub: RefNet, ins: RefNode[]): RefNode {
     const args = ins.map((n) => this.syms.get(n) as tfl.SymbolicTensor);
     const t = sub.model.apply(args.length === 1 ? (args[0] as tfl.SymbolicTensor) : args) as tfl.SymbolicTensor;
-    const node: RefNode = { kind: 'model', layer: sub.model as unknown as Layer, inputs: ins, sub, shape: (t.shape as number[]).slice(1), path: '' };
+    const node: RefNode = {
+      kind: 'model',
+      layer: sub.model as unknown as Layer,
+      inputs: ins,
+      sub,
+      shape: (t.shape as number[]).slice(1),
+      path: '',
+    };
     this.syms.set(node, t);
     this.nodes.push(node);
     return node;
@@ -339,7 +429,10 @@ function finishSequential(g: Gen, inShape: Shape, items: SeqItem[]): RefNet {
   const layers: Layer[] = items.map((i) => (isNet(i) ? (i.model as unknown as Layer) : i));
   const first = items[0];
   const withInput = first === undefined || !isNet(first);
-  const model = tfl.sequential({ name, layers: withInput ? [tfl.layers.inputLayer({ inputShape: inShape, name: g.name('in') }), ...layers] : layers });
+  const model = tfl.sequential({
+    name,
+    layers: withInput ? [tfl.layers.inputLayer({ inputShape: inShape, name: g.name('in') }), ...layers] : layers,
+  });
   const input: RefNode = { kind: 'input', layer: null, inputs: [], sub: null, shape: inShape.slice(), path: '' };
   const nodes: RefNode[] = [];
   let prev = input;
@@ -454,7 +547,16 @@ function block(g: Gen, b: FnBuilder, x: RefNode): RefNode {
   }
   if (kind === 'concat') {
     const c = x.shape[2] as number;
-    const other = b.layer(tfl.layers.conv2d({ name: g.name('conv'), filters: r.int(1, Math.max(1, MAX_CHANNELS - c)), kernelSize: r.int(1, 3), padding: 'same', activation: r.pick(ACTIVATIONS) as 'relu' }), [x]);
+    const other = b.layer(
+      tfl.layers.conv2d({
+        name: g.name('conv'),
+        filters: r.int(1, Math.max(1, MAX_CHANNELS - c)),
+        kernelSize: r.int(1, 3),
+        padding: 'same',
+        activation: r.pick(ACTIVATIONS) as 'relu',
+      }),
+      [x],
+    );
     g.note('Conv2D');
     g.note('Concatenate');
     return b.layer(tfl.layers.concatenate({ name: g.name('concat') }), r.chance(0.5) ? [branch(), other] : [other, branch()]);
@@ -499,7 +601,10 @@ function topLevel(g: Gen, topology: Topology, inShape: Shape, units: number): { 
     case 'fn-nested':
       return { net: network(g, 'functional', inShape, { depth: 0, maxDepth: 1, nest: at(), tail: { units } }), extraInputs: [] };
     case 'nested-two-deep':
-      return { net: network(g, r.pick(['sequential', 'functional'] as const), inShape, { depth: 0, maxDepth: 2, nest: at(), tail: { units } }), extraInputs: [] };
+      return {
+        net: network(g, r.pick(['sequential', 'functional'] as const), inShape, { depth: 0, maxDepth: 2, nest: at(), tail: { units } }),
+        extraInputs: [],
+      };
     case 'multi-input':
       return multiInput(g, inShape, units);
     case 'multi-output':
@@ -508,7 +613,13 @@ function topLevel(g: Gen, topology: Topology, inShape: Shape, units: number): { 
 }
 
 /** A Sequential holding one nested model of the given kind at `at`. */
-function sequentialWith(g: Gen, inShape: Shape, units: number, inner: 'sequential' | 'functional', at: 'first' | 'middle' | 'last'): RefNet {
+function sequentialWith(
+  g: Gen,
+  inShape: Shape,
+  units: number,
+  inner: 'sequential' | 'functional',
+  at: 'first' | 'middle' | 'last',
+): RefNet {
   const r = g.rng;
   const items: SeqItem[] = [];
   let shape = inShape;
@@ -549,8 +660,14 @@ function multiInput(g: Gen, inShape: Shape, units: number): { net: RefNet; extra
   if (!vectorSecond) {
     // Bring the second image to x's spatial size with a conv (when sizes agree) and join.
     if (x.shape[0] === inShape[0] && x.shape[1] === inShape[1]) {
-      const y = b.layer(tfl.layers.conv2d({ name: g.name('conv'), filters: x.shape[2] as number, kernelSize: 3, padding: 'same', activation: 'relu' }), [second]);
-      x = b.layer(r.chance(0.5) ? tfl.layers.add({ name: g.name('add') }) : tfl.layers.concatenate({ name: g.name('concat') }), r.chance(0.5) ? [x, y] : [y, x]);
+      const y = b.layer(
+        tfl.layers.conv2d({ name: g.name('conv'), filters: x.shape[2] as number, kernelSize: 3, padding: 'same', activation: 'relu' }),
+        [second],
+      );
+      x = b.layer(
+        r.chance(0.5) ? tfl.layers.add({ name: g.name('add') }) : tfl.layers.concatenate({ name: g.name('concat') }),
+        r.chance(0.5) ? [x, y] : [y, x],
+      );
     } else {
       const y = b.layer(tfl.layers.globalAveragePooling2d({ name: g.name('gap') }), [second]);
       const gate = b.layer(tfl.layers.dense({ name: g.name('dense'), units: x.shape[2] as number, activation: 'sigmoid' }), [y]);
@@ -682,7 +799,10 @@ export function generateCase(seed: number): RandomCase {
   );
   // Mostly an early layer (a long head: every layer above it is differentiated), else any.
   const u = rng.next();
-  const early = Math.min(candidates.length - 1, Math.floor((u < 0.4 ? rng.next() * 2 : u < 0.7 ? rng.next() ** 3 * candidates.length : rng.next() * candidates.length)));
+  const early = Math.min(
+    candidates.length - 1,
+    Math.floor(u < 0.4 ? rng.next() * 2 : u < 0.7 ? rng.next() ** 3 * candidates.length : rng.next() * candidates.length),
+  );
   const target = candidates[early] as RefNode;
   const classes = Array.from({ length: batch }, () => rng.int(0, numClasses - 1));
   const logits = rng.chance(0.75);
@@ -803,7 +923,12 @@ export function referenceOf(c: RandomCase): Reference {
   const strip = c.logits ? leafOf(c.net, c.outputIndex) : null;
   const run = (replace: tf.Tensor | null, independent: tf.Tensor[] | null = null): { out: tf.Tensor; a: tf.Tensor } => {
     const env: EvalEnv = { target: c.target, replace, strip, captured: null, independent };
-    const out = evaluate(c.net, c.inputs, env, c.inputs.map(() => false)).outs[c.outputIndex] as tf.Tensor;
+    const out = evaluate(
+      c.net,
+      c.inputs,
+      env,
+      c.inputs.map(() => false),
+    ).outs[c.outputIndex] as tf.Tensor;
     if (env.captured === null) throw new Error(`reference: target ${c.target.path} not reached`);
     return { out, a: env.captured };
   };

@@ -52,7 +52,12 @@ export function avgPoolSameReference(x: tf.Tensor4D, pool: number, stride: numbe
   return tf.tidy(() => {
     const c = x.shape[3];
     const sums = tf.depthwiseConv2d(x, tf.ones([pool, pool, c, 1]) as tf.Tensor4D, stride, 'same');
-    const counts = tf.depthwiseConv2d(tf.ones([1, x.shape[1], x.shape[2], 1]) as tf.Tensor4D, tf.ones([pool, pool, 1, 1]) as tf.Tensor4D, stride, 'same');
+    const counts = tf.depthwiseConv2d(
+      tf.ones([1, x.shape[1], x.shape[2], 1]) as tf.Tensor4D,
+      tf.ones([pool, pool, 1, 1]) as tf.Tensor4D,
+      stride,
+      'same',
+    );
     return tf.div(sums, counts) as tf.Tensor4D;
   });
 }

@@ -89,7 +89,9 @@ describe('deepFeatureFactorization', () => {
     // Through the model's layers (their rounding moves X by ~1e-7 before 200 iterations): 1.5e-4.
     expect(record(`W k${k}`, maxDiff(w, f.W))).toBeLessThan(1.5e-4);
     expect(record(`concept outputs k${k}`, maxDiff(r.conceptOutputs as tf.Tensor, f.concept_outputs))).toBeLessThan(1.5e-4);
-    expect(Math.abs((r.reconstructionError.dataSync()[0] as number) - f.reconstruction_err)).toBeLessThan(1e-4 * Math.max(1, f.reconstruction_err));
+    expect(Math.abs((r.reconstructionError.dataSync()[0] as number) - f.reconstruction_err)).toBeLessThan(
+      1e-4 * Math.max(1, f.reconstruction_err),
+    );
     if (f.explanations !== undefined) {
       expect(record(`explanations k${k}`, maxDiff(r.explanations, f.explanations as Nested))).toBeLessThan(2e-4);
     }

@@ -66,7 +66,10 @@ describe('building blocks', () => {
       const r = cam(t.model, x, { target: 1 });
       expect(r.heatmap.shape, name).toEqual([2, 16, 16]);
       const v = Array.from(r.heatmap.dataSync());
-      expect(v.every((e) => Number.isFinite(e) && e >= 0 && e <= 1), name).toBe(true);
+      expect(
+        v.every((e) => Number.isFinite(e) && e >= 0 && e <= 1),
+        name,
+      ).toBe(true);
       tf.dispose(r);
       expect(tf.memory().numTensors, `${name} leaked`).toBe(start);
     }
@@ -112,7 +115,7 @@ describe('principalProjection', () => {
 });
 
 describe('multi-layer fusion', () => {
-  it("fuses per-layer maps by mean (pytorch-grad-cam) and by max", () => {
+  it('fuses per-layer maps by mean (pytorch-grad-cam) and by max', () => {
     const t = dagModel();
     const x = t.input as tf.Tensor4D;
     const layers = ['bn', 'cat', 'last_conv'];
@@ -131,8 +134,16 @@ describe('multi-layer fusion', () => {
     expect(maxAbsDiff(max.heatmap, expectedMax.arraySync() as number[][][])).toBeLessThan(1e-5);
     expect(maxAbsDiff(mean.heatmap, expectedMax.arraySync() as number[][][])).toBeGreaterThan(1e-3);
     expectThrowsClean(() => gradCam(t.model, x, { layer: [] }), OptionError, /'options\.layer' as an array must list at least one layer/);
-    expectThrowsClean(() => gradCam(t.model, x, { layer: ['bn', 'last_conv'], resize: false }), OptionError, /'options\.resize' must resize when fusing layers of different resolutions, but got false for layers at 8x8, 6x6/);
-    expectThrowsClean(() => gradCam(t.model, x, { layer: layers, fuse: 'sum' as never }), OptionError, /'options\.fuse' must be 'mean' \(pytorch-grad-cam\) or 'max'/);
+    expectThrowsClean(
+      () => gradCam(t.model, x, { layer: ['bn', 'last_conv'], resize: false }),
+      OptionError,
+      /'options\.resize' must resize when fusing layers of different resolutions, but got false for layers at 8x8, 6x6/,
+    );
+    expectThrowsClean(
+      () => gradCam(t.model, x, { layer: layers, fuse: 'sum' as never }),
+      OptionError,
+      /'options\.fuse' must be 'mean' \(pytorch-grad-cam\) or 'max'/,
+    );
     tf.dispose([...per, mean, max, stacked, expectedMean, expectedMax] as unknown as tf.Tensor[]);
     t.model.dispose();
     x.dispose();
@@ -157,7 +168,11 @@ describe('smoothing', () => {
     expect(Array.from(smooth.classIndex.dataSync())).toEqual([2, 4]);
     const plain = gradCam(t.model, x, { target: [2, 4] });
     expect(maxAbsDiff(smooth.score, Array.from(plain.score.dataSync()))).toBeLessThan(1e-6);
-    expectThrowsClean(() => gradCam(t.model, x, { augSmooth: 1 as never }), OptionError, /'options\.augSmooth' must be true or false, but got 1/);
+    expectThrowsClean(
+      () => gradCam(t.model, x, { augSmooth: 1 as never }),
+      OptionError,
+      /'options\.augSmooth' must be true or false, but got 1/,
+    );
     tf.dispose([smooth, expected, plain, ...maps] as unknown as tf.Tensor[]);
     t.model.dispose();
     x.dispose();
@@ -179,7 +194,7 @@ describe('smoothing', () => {
 });
 
 describe('method options', () => {
-  it("gradCam guidedGrads keeps gradients where activation and gradient are positive (tf-explain)", () => {
+  it('gradCam guidedGrads keeps gradients where activation and gradient are positive (tf-explain)', () => {
     const t = dagModel();
     const x = t.input as tf.Tensor4D;
     const r = gradCam(t.model, x, { layer: 'bn', target: 1, guidedGrads: true, ...rawOpts });
@@ -187,7 +202,11 @@ describe('method options', () => {
     const keep = tf.cast(tf.logicalAnd(tf.greater(ag.activations, 0), tf.greater(ag.gradients, 0)), 'float32');
     const expected = combineChannels(ag.activations, tf.mean(tf.mul(ag.gradients, keep), [1, 2]) as tf.Tensor2D);
     expect(maxAbsDiff(r.heatmap, expected.arraySync() as number[][][]) / maxAbs(expected.arraySync() as number[][][])).toBeLessThan(1e-5);
-    expectThrowsClean(() => gradCam(t.model, x, { guidedGrads: 'yes' as never }), OptionError, /'options\.guidedGrads' must be true or false/);
+    expectThrowsClean(
+      () => gradCam(t.model, x, { guidedGrads: 'yes' as never }),
+      OptionError,
+      /'options\.guidedGrads' must be true or false/,
+    );
     tf.dispose([r, ag, keep, expected] as unknown as tf.Tensor[]);
     t.model.dispose();
     x.dispose();
@@ -225,7 +244,11 @@ describe('method options', () => {
     expect(maxAbsDiff(ours, expected) / maxAbs(expected)).toBeLessThan(1e-4);
     const plain = gradCamPlusPlus(t.model, x, { layer: 'cat', target: 2, ...rawOpts });
     expect(maxAbsDiff(plain.heatmap, r.heatmap.arraySync() as number[][][])).toBeGreaterThan(0);
-    expectThrowsClean(() => gradCamPlusPlus(t.model, x, { variant: 'tf' as never }), OptionError, /'options\.variant' must be 'pytorch-grad-cam' or 'paper'/);
+    expectThrowsClean(
+      () => gradCamPlusPlus(t.model, x, { variant: 'tf' as never }),
+      OptionError,
+      /'options\.variant' must be 'pytorch-grad-cam' or 'paper'/,
+    );
     tf.dispose([r, ag, plain] as unknown as tf.Tensor[]);
     t.model.dispose();
     x.dispose();
@@ -264,8 +287,16 @@ describe('method options', () => {
     const w = tf.reshape(tf.slice(probs, [0, 2], [-1, 1]), [1, -1]) as tf.Tensor2D;
     const expected = combineChannels(a, w);
     expect(maxAbsDiff(r.heatmap, expected.arraySync() as number[][][]) / maxAbs(expected.arraySync() as number[][][])).toBeLessThan(1e-5);
-    expectThrowsClean(() => scoreCam(t.model, x, { softmax: 'classes', target: (o) => tf.sum(o, 1) as tf.Tensor1D }), OptionError, /'options\.softmax' 'classes' needs class-index targets/);
-    expectThrowsClean(() => scoreCam(t.model, x, { target: (o) => tf.sum(o) as unknown as tf.Tensor1D }), TargetError, /must return a Tensor1D of 1 scores/);
+    expectThrowsClean(
+      () => scoreCam(t.model, x, { softmax: 'classes', target: (o) => tf.sum(o, 1) as tf.Tensor1D }),
+      OptionError,
+      /'options\.softmax' 'classes' needs class-index targets/,
+    );
+    expectThrowsClean(
+      () => scoreCam(t.model, x, { target: (o) => tf.sum(o) as unknown as tf.Tensor1D }),
+      TargetError,
+      /must return a Tensor1D of 1 scores/,
+    );
     tf.dispose([x, r, ag, up, lo, hi, masks, probs, w, expected] as unknown as tf.Tensor[]);
     t.model.dispose();
     t.input.dispose();

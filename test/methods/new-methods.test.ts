@@ -116,16 +116,19 @@ function kernelPcaReference(act: number[][][], kernel: string): number[] {
 }
 
 describe('kpcaCam', () => {
-  it.each(['sigmoid', 'rbf', 'poly', 'linear', 'cosine'] as const)('matches a float64 kernel PCA with the %s kernel (8x8 layer)', (kernel) => {
-    // A small layer (the pooled conv1 output, 16x16x8, cropped to 8x8) keeps the float64 reference cheap.
-    const act = tf.tidy(() => tf.slice(activationsAndGradients(model, x, { layer: 'pool1' }).activations, [0, 4, 4, 0], [1, 8, 8, -1]));
-    const ref = kernelPcaReference((act.arraySync() as number[][][][])[0] as number[][][], kernel);
-    // kpcaCam on those activations: a model that is just an identity on them.
-    const ours = tf.tidy(() => tf.reshape(kpcaCamOn(act, kernel), [-1]));
-    const scale = Math.max(...ref.map(Math.abs));
-    expect(maxDiff(ours, ref) / scale).toBeLessThan(1e-4);
-    tf.dispose([act, ours]);
-  });
+  it.each(['sigmoid', 'rbf', 'poly', 'linear', 'cosine'] as const)(
+    'matches a float64 kernel PCA with the %s kernel (8x8 layer)',
+    (kernel) => {
+      // A small layer (the pooled conv1 output, 16x16x8, cropped to 8x8) keeps the float64 reference cheap.
+      const act = tf.tidy(() => tf.slice(activationsAndGradients(model, x, { layer: 'pool1' }).activations, [0, 4, 4, 0], [1, 8, 8, -1]));
+      const ref = kernelPcaReference((act.arraySync() as number[][][][])[0] as number[][][], kernel);
+      // kpcaCam on those activations: a model that is just an identity on them.
+      const ours = tf.tidy(() => tf.reshape(kpcaCamOn(act, kernel), [-1]));
+      const scale = Math.max(...ref.map(Math.abs));
+      expect(maxDiff(ours, ref) / scale).toBeLessThan(1e-4);
+      tf.dispose([act, ours]);
+    },
+  );
 });
 
 /** kpcaCam's raw map of given activations: through a one-layer model whose output is them. */
@@ -162,7 +165,10 @@ describe('shapleyCam', () => {
 describe('segEigenCam', () => {
   it("orients the projection so that its largest magnitude is positive (principalProjection 'extremum')", () => {
     const raw = segEigenCam(model, inputs, { relu: false, normalize: false, resize: false });
-    const [maxV, minV] = tf.tidy(() => [tf.max(raw.heatmap, [1, 2]).arraySync() as number[], tf.min(raw.heatmap, [1, 2]).arraySync() as number[]]);
+    const [maxV, minV] = tf.tidy(() => [
+      tf.max(raw.heatmap, [1, 2]).arraySync() as number[],
+      tf.min(raw.heatmap, [1, 2]).arraySync() as number[],
+    ]);
     maxV.forEach((m, i) => expect(m).toBeGreaterThanOrEqual(Math.abs(minV[i] as number)));
     tf.dispose(raw);
   });
@@ -280,7 +286,9 @@ describe('integrity', () => {
   it('fullGrad refuses a biased layer it cannot tap (channels-first separable convolution), leaking nothing', () => {
     const input = tfl.input({ shape: [8, 8, 3] });
     const t = tfl.layers.permute({ dims: [3, 1, 2] }).apply(input) as tfl.SymbolicTensor;
-    const sep = tfl.layers.separableConv2d({ filters: 4, kernelSize: 3, dataFormat: 'channelsFirst', name: 'sep_cf' }).apply(t) as tfl.SymbolicTensor;
+    const sep = tfl.layers
+      .separableConv2d({ filters: 4, kernelSize: 3, dataFormat: 'channelsFirst', name: 'sep_cf' })
+      .apply(t) as tfl.SymbolicTensor;
     const out = tfl.layers.dense({ units: 2 }).apply(tfl.layers.flatten().apply(sep)) as tfl.SymbolicTensor;
     const m = tfl.model({ inputs: input, outputs: out });
     const img = tf.ones([1, 8, 8, 3]) as tf.Tensor4D;

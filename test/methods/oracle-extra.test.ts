@@ -65,39 +65,48 @@ describe.each(ORACLE_MODELS)('new methods match pytorch-grad-cam on %s', (name) 
   });
   const entries = INDEX.filter((e) => e.model === name);
 
-  it.each(entries.filter((e) => e.class_index !== undefined).map((e) => [e.file, e] as const))('ShapleyCAM, SegEigenCAM, EigenGradCAM, RefineCAM: %s', (_f, e) => {
-    const c = extra<ClassCase>(e.file);
-    const x = imageAt(inputs, c.input_index);
-    const common = { layer: 'last_conv', target: c.class_index, logits: c.variant !== 'probs' };
-    for (const [label, cam, ref] of [
-      ['ShapleyCAM', shapleyCam, c.methods.ShapleyCAM],
-      ['SegEigenCAM', segEigenCam, c.methods.SegEigenCAM],
-    ] as const) {
-      const raw = cam(model, x, { ...common, ...RAW });
-      expectRawClose(`${label} raw`, raw.heatmap, [ref.raw] as Nested, ref.f64_max_abs_diff.raw ?? 0);
-      if (ref.final !== undefined) {
-        const f = cam(model, x, common);
-        expectFinalClose(`${label} final`, f.heatmap, [ref.final] as Nested);
-        tf.dispose(f);
+  it.each(entries.filter((e) => e.class_index !== undefined).map((e) => [e.file, e] as const))(
+    'ShapleyCAM, SegEigenCAM, EigenGradCAM, RefineCAM: %s',
+    (_f, e) => {
+      const c = extra<ClassCase>(e.file);
+      const x = imageAt(inputs, c.input_index);
+      const common = { layer: 'last_conv', target: c.class_index, logits: c.variant !== 'probs' };
+      for (const [label, cam, ref] of [
+        ['ShapleyCAM', shapleyCam, c.methods.ShapleyCAM],
+        ['SegEigenCAM', segEigenCam, c.methods.SegEigenCAM],
+      ] as const) {
+        const raw = cam(model, x, { ...common, ...RAW });
+        expectRawClose(`${label} raw`, raw.heatmap, [ref.raw] as Nested, ref.f64_max_abs_diff.raw ?? 0);
+        if (ref.final !== undefined) {
+          const f = cam(model, x, common);
+          expectFinalClose(`${label} final`, f.heatmap, [ref.final] as Nested);
+          tf.dispose(f);
+        }
+        tf.dispose(raw);
       }
-      tf.dispose(raw);
-    }
-    // EigenGradCAM: the library's sign is LAPACK's (arbitrary): compare up to a global sign.
-    const eg = eigenGradCam(model, x, { ...common, ...RAW });
-    const dot = tf.tidy(() => tf.sum(tf.mul(eg.heatmap, tf.tensor3d([c.methods.EigenGradCAM.raw]))).dataSync()[0] as number);
-    const aligned = dot < 0 ? tf.neg(eg.heatmap) : tf.clone(eg.heatmap);
-    expectRawClose('EigenGradCAM raw (up to sign)', aligned, [c.methods.EigenGradCAM.raw] as Nested, c.methods.EigenGradCAM.f64_max_abs_diff.raw ?? 0, 1e-4);
-    tf.dispose([eg, aligned]);
+      // EigenGradCAM: the library's sign is LAPACK's (arbitrary): compare up to a global sign.
+      const eg = eigenGradCam(model, x, { ...common, ...RAW });
+      const dot = tf.tidy(() => tf.sum(tf.mul(eg.heatmap, tf.tensor3d([c.methods.EigenGradCAM.raw]))).dataSync()[0] as number);
+      const aligned = dot < 0 ? tf.neg(eg.heatmap) : tf.clone(eg.heatmap);
+      expectRawClose(
+        'EigenGradCAM raw (up to sign)',
+        aligned,
+        [c.methods.EigenGradCAM.raw] as Nested,
+        c.methods.EigenGradCAM.f64_max_abs_diff.raw ?? 0,
+        1e-4,
+      );
+      tf.dispose([eg, aligned]);
 
-    const rc = c.methods.RefineCAM;
-    if (rc.final !== undefined) {
-      const r = refineCam(model, x, { layer: rc.target_layers.map((l) => l[0] as string), target: c.class_index, logits: common.logits });
-      expectFinalClose('RefineCAM final', r.heatmap, [rc.final] as Nested);
-      expect(r.layer).toBe(rc.target_layers.map((l) => l[0]).join(','));
-      tf.dispose(r);
-    }
-    x.dispose();
-  });
+      const rc = c.methods.RefineCAM;
+      if (rc.final !== undefined) {
+        const r = refineCam(model, x, { layer: rc.target_layers.map((l) => l[0] as string), target: c.class_index, logits: common.logits });
+        expectFinalClose('RefineCAM final', r.heatmap, [rc.final] as Nested);
+        expect(r.layer).toBe(rc.target_layers.map((l) => l[0]).join(','));
+        tf.dispose(r);
+      }
+      x.dispose();
+    },
+  );
 
   it.each(entries.filter((e) => e.class_index !== undefined).map((e) => [e.file, e] as const))('FullGrad: %s', (_f, e) => {
     const c = extra<ClassCase>(e.file);
@@ -120,7 +129,14 @@ describe.each(ORACLE_MODELS)('new methods match pytorch-grad-cam on %s', (name) 
     const f = extra<{
       input_index: number;
       variant: string;
-      cases: Array<{ target_idx: number | null; main_category: number; target_score: number; raw: number[][]; final?: number[][]; f64_max_abs_diff: { raw: number } }>;
+      cases: Array<{
+        target_idx: number | null;
+        main_category: number;
+        target_score: number;
+        raw: number[][];
+        final?: number[][];
+        f64_max_abs_diff: { raw: number };
+      }>;
     }>(e.file);
     const x = imageAt(inputs, f.input_index);
     for (const c of f.cases) {
@@ -140,14 +156,24 @@ describe.each(ORACLE_MODELS)('new methods match pytorch-grad-cam on %s', (name) 
   });
 
   it.each(entries.filter((e) => e.methods !== undefined).map((e) => [e.file, e] as const))('KPCA_CAM and FEM: %s', (_f, e) => {
-    const f = extra<{ input_index: number; methods: { KPCA_CAM: Ref & { f32_vs_f64_dense_eigh_max_abs_diff_raw: number }; FEM: Ref } }>(e.file);
+    const f = extra<{ input_index: number; methods: { KPCA_CAM: Ref & { f32_vs_f64_dense_eigh_max_abs_diff_raw: number }; FEM: Ref } }>(
+      e.file,
+    );
     const x = imageAt(inputs, f.input_index);
     for (const [label, cam, ref] of [
       ['KPCA_CAM', kpcaCam as CamFunction, f.methods.KPCA_CAM],
       ['FEM', fem as CamFunction, f.methods.FEM],
     ] as const) {
       const raw = cam(model, x, { layer: 'last_conv', ...RAW });
-      expectRawClose(`${label} raw`, raw.heatmap, [ref.raw] as Nested, Math.max(ref.f64_max_abs_diff.raw ?? 0, (ref as { f32_vs_f64_dense_eigh_max_abs_diff_raw?: number }).f32_vs_f64_dense_eigh_max_abs_diff_raw ?? 0));
+      expectRawClose(
+        `${label} raw`,
+        raw.heatmap,
+        [ref.raw] as Nested,
+        Math.max(
+          ref.f64_max_abs_diff.raw ?? 0,
+          (ref as { f32_vs_f64_dense_eigh_max_abs_diff_raw?: number }).f32_vs_f64_dense_eigh_max_abs_diff_raw ?? 0,
+        ),
+      );
       if (ref.final !== undefined) {
         const fin = cam(model, x, { layer: 'last_conv' });
         expectFinalClose(`${label} final`, fin.heatmap, [ref.final] as Nested);

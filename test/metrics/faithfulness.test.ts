@@ -17,7 +17,12 @@ function linearModel(activation: 'linear' | 'softmax' = 'linear'): tfl.LayersMod
       tfl.layers.dense({ units: 2, useBias: false, activation, name: 'out' }),
     ],
   });
-  const w = tf.tensor2d([[1, 0], [2, 0], [3, 0], [4, 1]]);
+  const w = tf.tensor2d([
+    [1, 0],
+    [2, 0],
+    [3, 0],
+    [4, 1],
+  ]);
   model.setWeights([w]);
   w.dispose();
   return model;
@@ -41,9 +46,19 @@ describe('deletion and insertion', () => {
   let order: tf.Tensor3D;
   beforeAll(() => {
     model = linearModel();
-    ones = img([[[1, 1], [1, 1]]]);
+    ones = img([
+      [
+        [1, 1],
+        [1, 1],
+      ],
+    ]);
     // Saliency 4, 3, 2, 1 in row-major order: pixels are removed p0, p1, p2, p3.
-    order = tf.tensor3d([[[4, 3], [2, 1]]]);
+    order = tf.tensor3d([
+      [
+        [4, 3],
+        [2, 1],
+      ],
+    ]);
   });
 
   it('deletion of a linear model follows the hand-derived curve and AUC', () => {
@@ -81,7 +96,12 @@ describe('deletion and insertion', () => {
   });
 
   it("replaces pixels with each image's channel mean, a constant, or a blur", () => {
-    const x = img([[[1, 2], [3, 4]]]); // score 1 + 4 + 9 + 16 = 30, mean 2.5
+    const x = img([
+      [
+        [1, 2],
+        [3, 4],
+      ],
+    ]); // score 1 + 4 + 9 + 16 = 30, mean 2.5
     const mean = read(() => deletion(model, x, order, { steps: 4, softmax: false, target: 0, baseline: 'mean' }));
     expect(arr(mean.curve)).toEqual([30, 31.5, 32.5, 31, 25]); // e.g. step 3: 2.5 * (1 + 2 + 3) + 4 * 4
     const c = read(() => deletion(model, x, order, { steps: 4, softmax: false, target: 0, baseline: 7 }));
@@ -125,8 +145,26 @@ describe('deletion and insertion', () => {
   });
 
   it('runs batches in chunks of any size with the same result, per-example targets and arg-max default', () => {
-    const x = img([[[1, 1], [1, 1]], [[0, 0], [0, 2]]]);
-    const maps = tf.tensor3d([[[4, 3], [2, 1]], [[1, 2], [3, 4]]]);
+    const x = img([
+      [
+        [1, 1],
+        [1, 1],
+      ],
+      [
+        [0, 0],
+        [0, 2],
+      ],
+    ]);
+    const maps = tf.tensor3d([
+      [
+        [4, 3],
+        [2, 1],
+      ],
+      [
+        [1, 2],
+        [3, 4],
+      ],
+    ]);
     const a = read(() => deletion(model, x, maps, { steps: 4, softmax: false, batchSize: 3 }));
     const b = read(() => deletion(model, x, maps, { steps: 4, softmax: false, batchSize: 100 }));
     // Example 1: scores (8, 2); arg-max class 0; p3 removed first.
@@ -143,7 +181,10 @@ describe('deletion and insertion', () => {
 
   it('returns [K+1] curves and scalar AUCs for one image, and never modifies the model', () => {
     const x = tf.ones([2, 2, 1]);
-    const map = tf.tensor2d([[4, 3], [2, 1]]);
+    const map = tf.tensor2d([
+      [4, 3],
+      [2, 1],
+    ]);
     const snap = snapshotModel(model, ones);
     const r = read(() => deletion(model, x, map, { steps: 2, softmax: false }));
     expect(r.curve.shape).toEqual([3]);
@@ -156,32 +197,88 @@ describe('deletion and insertion', () => {
 
   it('rejects bad arguments with typed errors, leaking nothing', () => {
     const small = tf.ones([1, 1, 2]);
-    expectThrowsClean(() => deletion(model, ones, small), InputError,
-      /^deletion: 'heatmap' must have the input's batch and spatial size, \[1, 2, 2\], but got a float32 tensor of shape \[1, 1, 2\]\. Resize the map to the input/);
+    expectThrowsClean(
+      () => deletion(model, ones, small),
+      InputError,
+      /^deletion: 'heatmap' must have the input's batch and spatial size, \[1, 2, 2\], but got a float32 tensor of shape \[1, 1, 2\]\. Resize the map to the input/,
+    );
     const unbatched = tf.ones([2, 2]);
-    expectThrowsClean(() => insertion(model, ones, unbatched), InputError, /^insertion: 'heatmap' must have the input's batch and spatial size, \[1, 2, 2\]/);
-    expectThrowsClean(() => deletion(model, ones, order, { steps: 0 }), OptionError, /^deletion: 'options\.steps' must be an integer in \[1, 1048576\], but got 0\./);
-    expectThrowsClean(() => deletion(model, ones, order, { baseline: 'noise' as never }), OptionError,
-      /^deletion: 'options\.baseline' must be 'zeros', 'mean', 'blur' or a finite number, but got 'noise'\. Omit it for the default \('zeros'\)\./);
-    expectThrowsClean(() => insertion(model, ones, order, { baseline: NaN }), OptionError, /^insertion: 'options\.baseline' .* Omit it for the default \('blur'\)\./);
-    expectThrowsClean(() => insertion(model, ones, order, { blurSigma: -1 }), OptionError, /^insertion: 'options\.blurSigma' must be a finite number > 0, but got -1\./);
-    expectThrowsClean(() => deletion(model, ones, order, { step: 3 } as never), OptionError, /^deletion: 'options\.step' is not a known option, but got 3\. Did you mean 'steps'\?/);
-    expectThrowsClean(() => deletion(model, ones, order, { softmax: 'yes' as never }), OptionError, /^deletion: 'options\.softmax' must be 'auto', true or false, but got 'yes'\./);
-    expectThrowsClean(() => deletion(model, ones, order, { target: 2 }), TargetError, /^deletion: 'target' must be a class index in \[0, 1\] \(the output has 2 classes\), but got 2\./);
+    expectThrowsClean(
+      () => insertion(model, ones, unbatched),
+      InputError,
+      /^insertion: 'heatmap' must have the input's batch and spatial size, \[1, 2, 2\]/,
+    );
+    expectThrowsClean(
+      () => deletion(model, ones, order, { steps: 0 }),
+      OptionError,
+      /^deletion: 'options\.steps' must be an integer in \[1, 1048576\], but got 0\./,
+    );
+    expectThrowsClean(
+      () => deletion(model, ones, order, { baseline: 'noise' as never }),
+      OptionError,
+      /^deletion: 'options\.baseline' must be 'zeros', 'mean', 'blur' or a finite number, but got 'noise'\. Omit it for the default \('zeros'\)\./,
+    );
+    expectThrowsClean(
+      () => insertion(model, ones, order, { baseline: NaN }),
+      OptionError,
+      /^insertion: 'options\.baseline' .* Omit it for the default \('blur'\)\./,
+    );
+    expectThrowsClean(
+      () => insertion(model, ones, order, { blurSigma: -1 }),
+      OptionError,
+      /^insertion: 'options\.blurSigma' must be a finite number > 0, but got -1\./,
+    );
+    expectThrowsClean(
+      () => deletion(model, ones, order, { step: 3 } as never),
+      OptionError,
+      /^deletion: 'options\.step' is not a known option, but got 3\. Did you mean 'steps'\?/,
+    );
+    expectThrowsClean(
+      () => deletion(model, ones, order, { softmax: 'yes' as never }),
+      OptionError,
+      /^deletion: 'options\.softmax' must be 'auto', true or false, but got 'yes'\./,
+    );
+    expectThrowsClean(
+      () => deletion(model, ones, order, { target: 2 }),
+      TargetError,
+      /^deletion: 'target' must be a class index in \[0, 1\] \(the output has 2 classes\), but got 2\./,
+    );
     const bad = tf.tensor1d([5], 'int32');
-    expectThrowsClean(() => deletion(model, ones, order, { target: bad }), TargetError, /^deletion: 'target' must be a class index in \[0, 1\]/);
+    expectThrowsClean(
+      () => deletion(model, ones, order, { target: bad }),
+      TargetError,
+      /^deletion: 'target' must be a class index in \[0, 1\]/,
+    );
     const wrongLength = tf.tensor1d([0, 1], 'int32');
-    expectThrowsClean(() => deletion(model, ones, order, { target: wrongLength }), TargetError,
-      /^deletion: 'target' as a tensor must be an int32 Tensor1D of 1 class indices, but got an int32 tensor of shape \[2\]\./);
-    expectThrowsClean(() => deletion(model, ones, order, { target: ((o: tf.Tensor) => o) as never }), TargetError,
-      /^deletion: 'target' must be a class index, an array of class indices or an int32 tensor, but got a function\./);
+    expectThrowsClean(
+      () => deletion(model, ones, order, { target: wrongLength }),
+      TargetError,
+      /^deletion: 'target' as a tensor must be an int32 Tensor1D of 1 class indices, but got an int32 tensor of shape \[2\]\./,
+    );
+    expectThrowsClean(
+      () => deletion(model, ones, order, { target: ((o: tf.Tensor) => o) as never }),
+      TargetError,
+      /^deletion: 'target' must be a class index, an array of class indices or an int32 tensor, but got a function\./,
+    );
     expectThrowsClean(() => deletion({} as never, ones, order), ModelError, /^deletion: 'model' must be a tf\.LayersModel/);
-    const nan = img([[[1, NaN], [1, 1]]]);
-    expectThrowsClean(() => deletion(model, nan, order), InputError, /^deletion: 'input' must hold finite numbers, but got a tensor containing NaN or Infinity\./);
+    const nan = img([
+      [
+        [1, NaN],
+        [1, 1],
+      ],
+    ]);
+    expectThrowsClean(
+      () => deletion(model, nan, order),
+      InputError,
+      /^deletion: 'input' must hold finite numbers, but got a tensor containing NaN or Infinity\./,
+    );
     const multi = multiInputModel();
     const zeros = tf.zeros([2, 16, 16]);
-    expectThrowsClean(() => deletion(multi.model, multi.input, zeros), UnsupportedError,
-      /^deletion: 'model' must have one \(image\) input, but got a model with 2 inputs\./);
+    expectThrowsClean(
+      () => deletion(multi.model, multi.input, zeros),
+      UnsupportedError,
+      /^deletion: 'model' must have one \(image\) input, but got a model with 2 inputs\./,
+    );
     tf.dispose([small, unbatched, bad, wrongLength, nan, zeros, multi.inputs]);
     multi.model.dispose();
   });
@@ -192,13 +289,31 @@ describe('averageDrop, increaseInConfidence, confidenceChange', () => {
   let ones: tf.Tensor4D;
   beforeAll(() => {
     model = linearModel();
-    ones = img([[[1, 1], [1, 1]], [[1, 1], [1, 1]]]);
+    ones = img([
+      [
+        [1, 1],
+        [1, 1],
+      ],
+      [
+        [1, 1],
+        [1, 1],
+      ],
+    ]);
   });
 
   it('computes max(0, Y - O) / Y and [O > Y] on image * map by hand', () => {
     // Example 0: map keeps p0 and half of p2: O = 1 + 1.5 = 2.5, Y = 10 -> drop 0.75.
     // Example 1 (class 1, weight on p3 only): map 1 on p3 -> O = Y = 1 -> drop 0, no increase.
-    const maps = tf.tensor3d([[[1, 0], [0.5, 0]], [[0, 0], [0, 1]]]);
+    const maps = tf.tensor3d([
+      [
+        [1, 0],
+        [0.5, 0],
+      ],
+      [
+        [0, 0],
+        [0, 1],
+      ],
+    ]);
     const r = read(() => confidenceChange(model, ones, maps, { softmax: false, target: [0, 1] }));
     expect(arr(r.original)).toEqual([10, 1]);
     expect(arr(r.masked)).toEqual([2.5, 1]);
@@ -212,7 +327,16 @@ describe('averageDrop, increaseInConfidence, confidenceChange', () => {
 
   it('flags an increase when the masked probability is higher', () => {
     // Probabilities: on the ones image p1 = sigmoid(1 - 10); masking p0..p2 leaves logits (4, 1): p1 = sigmoid(-3).
-    const maps = tf.tensor3d([[[0, 0], [0, 1]], [[1, 1], [1, 1]]]);
+    const maps = tf.tensor3d([
+      [
+        [0, 0],
+        [0, 1],
+      ],
+      [
+        [1, 1],
+        [1, 1],
+      ],
+    ]);
     const inc = read(() => increaseInConfidence(model, ones, maps, { target: 1 }));
     expect(arr(inc)).toEqual([1, 0]);
     const c = read(() => confidenceChange(model, ones, maps, { target: 1 }));
@@ -239,13 +363,26 @@ describe('averageDrop, increaseInConfidence, confidenceChange', () => {
 
   it('rejects bad maps and options, leaking nothing', () => {
     const wrong = tf.ones([3, 2, 2]);
-    expectThrowsClean(() => averageDrop(model, ones, wrong), InputError,
-      /^averageDrop: 'heatmap' must have the input's batch and spatial size, \[2, 2, 2\], but got a float32 tensor of shape \[3, 2, 2\]\. Pass one map per input image\./);
-    expectThrowsClean(() => increaseInConfidence(model, ones, wrong, { batchSize: 0 }), OptionError,
-      /^increaseInConfidence: 'options\.batchSize' must be an integer in \[1, 1048576\], but got 0\./);
-    expectThrowsClean(() => confidenceChange(model, ones, wrong, { outputIndex: 1 }), OptionError,
-      /^confidenceChange: 'options\.outputIndex' must be an integer in \[0, 0\] \(the model has 1 output\), but got 1\./);
-    expectThrowsClean(() => confidenceChange(model, ones, wrong, { steps: 2 } as never), OptionError, /^confidenceChange: 'options\.steps' is not a known option/);
+    expectThrowsClean(
+      () => averageDrop(model, ones, wrong),
+      InputError,
+      /^averageDrop: 'heatmap' must have the input's batch and spatial size, \[2, 2, 2\], but got a float32 tensor of shape \[3, 2, 2\]\. Pass one map per input image\./,
+    );
+    expectThrowsClean(
+      () => increaseInConfidence(model, ones, wrong, { batchSize: 0 }),
+      OptionError,
+      /^increaseInConfidence: 'options\.batchSize' must be an integer in \[1, 1048576\], but got 0\./,
+    );
+    expectThrowsClean(
+      () => confidenceChange(model, ones, wrong, { outputIndex: 1 }),
+      OptionError,
+      /^confidenceChange: 'options\.outputIndex' must be an integer in \[0, 0\] \(the model has 1 output\), but got 1\./,
+    );
+    expectThrowsClean(
+      () => confidenceChange(model, ones, wrong, { steps: 2 } as never),
+      OptionError,
+      /^confidenceChange: 'options\.steps' is not a known option/,
+    );
     wrong.dispose();
   });
 });

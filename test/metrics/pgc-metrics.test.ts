@@ -8,7 +8,17 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, describe, expect, it } from 'vitest';
-import { InputError, OptionError, arcc, camMultImageConfidenceChange, coherency, complexity, noisyLinearImpute, road, sobelCam } from '../../src/index.js';
+import {
+  InputError,
+  OptionError,
+  arcc,
+  camMultImageConfidenceChange,
+  coherency,
+  complexity,
+  noisyLinearImpute,
+  road,
+  sobelCam,
+} from '../../src/index.js';
 import { keptPixels, percentileLinear } from '../../src/metrics/road.js';
 import { extra, loadAnyOracleModel, maxDiff, printMeasured, record } from '../helpers/extra-fixtures.js';
 import { oracleInputs } from '../helpers/fixtures.js';
@@ -22,11 +32,15 @@ function hwc(chw: number[][][]): number[][][] {
   const c = chw.length;
   const h = (chw[0] as number[][]).length;
   const w = (chw[0]![0] as number[]).length;
-  return Array.from({ length: h }, (_, y) => Array.from({ length: w }, (_, x) => Array.from({ length: c }, (_, k) => chw[k]![y]![x] as number)));
+  return Array.from({ length: h }, (_, y) =>
+    Array.from({ length: w }, (_, x) => Array.from({ length: c }, (_, k) => chw[k]![y]![x] as number)),
+  );
 }
 
 describe('noisyLinearImpute', () => {
-  const f = extra<{ img: number[][][]; cases: Array<{ name: string; mask: number[][]; output: number[][][] }> }>('metrics/noisy_linear_imputer.json');
+  const f = extra<{ img: number[][][]; cases: Array<{ name: string; mask: number[][]; output: number[][][] }> }>(
+    'metrics/noisy_linear_imputer.json',
+  );
   it.each(f.cases.map((c) => [c.name, c] as const))('%s (noise 0)', (_n, c) => {
     const image = tf.tensor3d(hwc(f.img));
     const keep = tf.tensor2d(c.mask);
@@ -68,9 +82,20 @@ interface MetricsFile {
   variant: string;
   class_index: number;
   cam: number[][];
-  cam_mult_image: Record<string, { CamMultImageConfidenceChange: number; DropInConfidence: number; IncreaseInConfidence: number; score_after_return_diff_false: number }>;
+  cam_mult_image: Record<
+    string,
+    { CamMultImageConfidenceChange: number; DropInConfidence: number; IncreaseInConfidence: number; score_after_return_diff_false: number }
+  >;
   road_noise0: {
-    per_percentile: Array<{ percentile: number; MoRF: number; MoRF_num_imputed: number; MoRF_threshold: number; LeRF: number; LeRF_num_imputed: number; LeRF_threshold: number }>;
+    per_percentile: Array<{
+      percentile: number;
+      MoRF: number;
+      MoRF_num_imputed: number;
+      MoRF_threshold: number;
+      LeRF: number;
+      LeRF_num_imputed: number;
+      LeRF_threshold: number;
+    }>;
     ROADMostRelevantFirstAverage: number;
     ROADLeastRelevantFirstAverage: number;
     ROADCombined: number;
@@ -103,7 +128,9 @@ describe.each(METRIC_FILES)('metrics on %s', (file) => {
     ] as const) {
       const ref = f.cam_mult_image[name] as MetricsFile['cam_mult_image'][string];
       const r = camMultImageConfidenceChange(model, x, cam, opts);
-      expect(record('CamMultImageConfidenceChange', Math.abs((r.change.dataSync()[0] as number) - ref.CamMultImageConfidenceChange))).toBeLessThan(1e-6);
+      expect(
+        record('CamMultImageConfidenceChange', Math.abs((r.change.dataSync()[0] as number) - ref.CamMultImageConfidenceChange)),
+      ).toBeLessThan(1e-6);
       expect(Math.abs((r.drop.dataSync()[0] as number) - ref.DropInConfidence)).toBeLessThan(1e-6);
       expect(r.increase.dataSync()[0]).toBe(ref.IncreaseInConfidence);
       expect(Math.abs((r.after.dataSync()[0] as number) - ref.score_after_return_diff_false)).toBeLessThan(1e-6);
@@ -134,11 +161,17 @@ describe.each(METRIC_FILES)('metrics on %s', (file) => {
       expect(record('ROAD MoRF', Math.abs((morf[i] as number) - p.MoRF))).toBeLessThan(2e-6);
       expect(record('ROAD LeRF', Math.abs((lerf[i] as number) - p.LeRF))).toBeLessThan(2e-6);
     });
-    expect(record('ROAD averages/combined', Math.abs((r.morfAverage.dataSync()[0] as number) - rn.ROADMostRelevantFirstAverage))).toBeLessThan(2e-6);
-    expect(record('ROAD averages/combined', Math.abs((r.lerfAverage.dataSync()[0] as number) - rn.ROADLeastRelevantFirstAverage))).toBeLessThan(2e-6);
+    expect(
+      record('ROAD averages/combined', Math.abs((r.morfAverage.dataSync()[0] as number) - rn.ROADMostRelevantFirstAverage)),
+    ).toBeLessThan(2e-6);
+    expect(
+      record('ROAD averages/combined', Math.abs((r.lerfAverage.dataSync()[0] as number) - rn.ROADLeastRelevantFirstAverage)),
+    ).toBeLessThan(2e-6);
     expect(record('ROAD averages/combined', Math.abs((r.combined.dataSync()[0] as number) - rn.ROADCombined))).toBeLessThan(2e-6);
     const r2 = road(model, x, cam, { ...softmaxTarget, noise: 0, percentiles: [20, 40, 60, 80] });
-    expect(record('ROAD averages/combined', Math.abs((r2.combined.dataSync()[0] as number) - rn.ROADCombined_p20_40_60_80))).toBeLessThan(2e-6);
+    expect(record('ROAD averages/combined', Math.abs((r2.combined.dataSync()[0] as number) - rn.ROADCombined_p20_40_60_80))).toBeLessThan(
+      2e-6,
+    );
     const auto = road(model, x, cam, { ...softmaxTarget, noise: 0, percentiles: ['auto'] });
     expect(record("ROAD 'auto'", Math.abs((auto.morf.dataSync()[0] as number) - rn.percentile_auto_otsu.MoRF))).toBeLessThan(2e-6);
     expect(record("ROAD 'auto'", Math.abs((auto.lerf.dataSync()[0] as number) - rn.percentile_auto_otsu.LeRF))).toBeLessThan(2e-6);

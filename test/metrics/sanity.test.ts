@@ -18,8 +18,14 @@ describe('spearman', () => {
   it('matches a hand-computed case with ties (average ranks, as scipy.stats.spearmanr)', () => {
     // a = 1, 2, 2, 3 -> ranks 0, 1.5, 1.5, 3; b = 4, 1, 3, 2 -> ranks 3, 0, 2, 1.
     // Centred: (-1.5, 0, 0, 1.5) and (1.5, -1.5, 0.5, -0.5): cov -3, sums of squares 4.5 and 5.
-    const a = tf.tensor2d([[1, 2], [2, 3]]);
-    const b = tf.tensor2d([[4, 1], [3, 2]]);
+    const a = tf.tensor2d([
+      [1, 2],
+      [2, 3],
+    ]);
+    const b = tf.tensor2d([
+      [4, 1],
+      [3, 2],
+    ]);
     const before = tf.memory().numTensors;
     const [rho] = arr(spearman(a, b));
     expect(tf.memory().numTensors).toBe(before);
@@ -42,7 +48,11 @@ describe('spearman', () => {
   it('rejects maps of different shapes', () => {
     const a = tf.ones([2, 3]);
     const b = tf.ones([3, 2]);
-    expectThrowsClean(() => spearman(a, b), InputError, /^spearman: 'b' must have the shape of 'a', \[2, 3\], but got a float32 tensor of shape \[3, 2\]\./);
+    expectThrowsClean(
+      () => spearman(a, b),
+      InputError,
+      /^spearman: 'b' must have the shape of 'a', \[2, 3\], but got a float32 tensor of shape \[3, 2\]\./,
+    );
     tf.dispose([a, b]);
   });
 });
@@ -74,7 +84,11 @@ describe('ssim', () => {
 
   it('rejects an even window', () => {
     const a = tf.ones([4, 4]);
-    expectThrowsClean(() => ssim(a, a, { windowSize: 4 }), OptionError, /^ssim: 'options\.windowSize' must be an odd integer in \[1, 65535\], but got 4\./);
+    expectThrowsClean(
+      () => ssim(a, a, { windowSize: 4 }),
+      OptionError,
+      /^ssim: 'options\.windowSize' must be an odd integer in \[1, 65535\], but got 4\./,
+    );
     a.dispose();
   });
 });
@@ -131,7 +145,7 @@ describe('sanityCheck', () => {
     model.dispose();
   });
 
-  it('matches each weight tensor\'s mean and spread, keeping positive tensors (BatchNorm variances) positive', () => {
+  it("matches each weight tensor's mean and spread, keeping positive tensors (BatchNorm variances) positive", () => {
     const { model, input } = dagModel();
     const snap = snapshotModel(model, input);
     const seen: Array<{ min: number; changed: boolean }> = [];
@@ -154,7 +168,14 @@ describe('sanityCheck', () => {
   it('restores weights bit-exactly past weight constraints', () => {
     const model = tfl.sequential({
       layers: [
-        tfl.layers.conv2d({ inputShape: [8, 8, 2], filters: 3, kernelSize: 3, activation: 'relu', kernelConstraint: 'unitNorm', name: 'c1' }),
+        tfl.layers.conv2d({
+          inputShape: [8, 8, 2],
+          filters: 3,
+          kernelSize: 3,
+          activation: 'relu',
+          kernelConstraint: 'unitNorm',
+          name: 'c1',
+        }),
         tfl.layers.globalAveragePooling2d({}),
         tfl.layers.dense({ units: 2, kernelConstraint: 'maxNorm', name: 'out' }),
       ],
@@ -212,7 +233,11 @@ describe('sanityCheck', () => {
           if (calls === failAt) throw new RangeError(`boom at call ${failAt}`);
           return gradCam(m, x as tf.Tensor4D);
         };
-        expectThrowsClean(() => sanityCheck(model, input, flaky, { mode, keepMaps: true }), RangeError, new RegExp(`^boom at call ${failAt}$`));
+        expectThrowsClean(
+          () => sanityCheck(model, input, flaky, { mode, keepMaps: true }),
+          RangeError,
+          new RegExp(`^boom at call ${failAt}$`),
+        );
         expectModelUnchanged(model, input, snap);
       }
     }
@@ -223,25 +248,51 @@ describe('sanityCheck', () => {
   it('rejects bad arguments with typed errors, restoring the model', () => {
     const { model, input } = sequentialModel();
     const snap = snapshotModel(model, input);
-    expectThrowsClean(() => sanityCheck(model, input, gradCam, { layers: ['conv9'] }), LayerError,
-      /^sanityCheck: 'options\.layers\[0\]' must name a layer of the model that has weights, but got 'conv9'\. Use one of: out, last_conv, c1\.$/);
-    expectThrowsClean(() => sanityCheck(model, input, gradCam, { layers: ['out', ['c1', 'pool']] }), LayerError,
-      /^sanityCheck: 'options\.layers\[1\]\[1\]' must name a layer of the model that has weights, but got 'pool'\./);
-    expectThrowsClean(() => sanityCheck(model, input, gradCam, { layers: [] }), OptionError, /^sanityCheck: 'options\.layers' must be a non-empty array/);
-    expectThrowsClean(() => sanityCheck(model, input, gradCam, { mode: 'random' as never }), OptionError,
-      /^sanityCheck: 'options\.mode' must be 'cascading' or 'independent', but got 'random'\./);
-    expectThrowsClean(() => sanityCheck(model, input, gradCam, { seed: -1 }), OptionError, /^sanityCheck: 'options\.seed' must be an integer in \[0, 2147483647\], but got -1\./);
-    expectThrowsClean(() => sanityCheck(model, input, 'gradCam' as never), OptionError,
-      /^sanityCheck: 'method' must be an explanation function \(model, input, options\) => \{ heatmap \}, but got 'gradCam'\./);
-    expectThrowsClean(() => sanityCheck(model, input, (() => ({ map: 1 })) as never), InputError,
-      /^sanityCheck: 'method' must return an object with a heatmap tensor, but got a plain object\./);
+    expectThrowsClean(
+      () => sanityCheck(model, input, gradCam, { layers: ['conv9'] }),
+      LayerError,
+      /^sanityCheck: 'options\.layers\[0\]' must name a layer of the model that has weights, but got 'conv9'\. Use one of: out, last_conv, c1\.$/,
+    );
+    expectThrowsClean(
+      () => sanityCheck(model, input, gradCam, { layers: ['out', ['c1', 'pool']] }),
+      LayerError,
+      /^sanityCheck: 'options\.layers\[1\]\[1\]' must name a layer of the model that has weights, but got 'pool'\./,
+    );
+    expectThrowsClean(
+      () => sanityCheck(model, input, gradCam, { layers: [] }),
+      OptionError,
+      /^sanityCheck: 'options\.layers' must be a non-empty array/,
+    );
+    expectThrowsClean(
+      () => sanityCheck(model, input, gradCam, { mode: 'random' as never }),
+      OptionError,
+      /^sanityCheck: 'options\.mode' must be 'cascading' or 'independent', but got 'random'\./,
+    );
+    expectThrowsClean(
+      () => sanityCheck(model, input, gradCam, { seed: -1 }),
+      OptionError,
+      /^sanityCheck: 'options\.seed' must be an integer in \[0, 2147483647\], but got -1\./,
+    );
+    expectThrowsClean(
+      () => sanityCheck(model, input, 'gradCam' as never),
+      OptionError,
+      /^sanityCheck: 'method' must be an explanation function \(model, input, options\) => \{ heatmap \}, but got 'gradCam'\./,
+    );
+    expectThrowsClean(
+      () => sanityCheck(model, input, (() => ({ map: 1 })) as never),
+      InputError,
+      /^sanityCheck: 'method' must return an object with a heatmap tensor, but got a plain object\./,
+    );
     let calls = 0;
     const shifty = (m: tfl.LayersModel, x: tf.Tensor): ExplanationLike => {
       calls += 1;
       return gradCam(m, x as tf.Tensor4D, { resize: calls === 1 });
     };
-    expectThrowsClean(() => sanityCheck(model, input, shifty), InputError,
-      /^sanityCheck: 'method' must return maps of one shape at every step \(\[2, 16, 16\]\), but got a float32 tensor of shape \[2, 8, 8\]\./);
+    expectThrowsClean(
+      () => sanityCheck(model, input, shifty),
+      InputError,
+      /^sanityCheck: 'method' must return maps of one shape at every step \(\[2, 16, 16\]\), but got a float32 tensor of shape \[2, 8, 8\]\./,
+    );
     expectThrowsClean(() => sanityCheck({} as never, input, gradCam), ModelError, /^sanityCheck: 'model' must be a tf\.LayersModel/);
     expectModelUnchanged(model, input, snap);
     tf.dispose(input);

@@ -83,7 +83,12 @@ describe('applyColormap', () => {
     const out = applyColormap(heat, reversedGray);
     expect(out.shape).toEqual([2, 1, 2, 3]);
     const lv = [0, 127, 255, 63];
-    expect(maxDiff(flat(out), lv.flatMap((l) => [1, 1, 1].map(() => f32((255 - l) / 255))))).toBeLessThanOrEqual(1e-7);
+    expect(
+      maxDiff(
+        flat(out),
+        lv.flatMap((l) => [1, 1, 1].map(() => f32((255 - l) / 255))),
+      ),
+    ).toBeLessThanOrEqual(1e-7);
     const tableTensor = tf.tensor2d(reversedGray, [256, 3], 'int32');
     const out2 = applyColormap(heat, tableTensor);
     expect(flat(out2)).toEqual(flat(out));
@@ -112,14 +117,30 @@ describe('applyColormap', () => {
     const empty = tf.zeros([0, 2]);
     const wrongTable = tf.zeros([255, 3]);
     const call = applyColormap as (...args: unknown[]) => unknown;
-    expectThrowNoLeak(() => call([[0, 1]]), InputError, /^applyColormap: 'heatmap' must be a tf\.Tensor of shape \[H, W\] or \[B, H, W\], but got an array of length 1\./);
+    expectThrowNoLeak(
+      () => call([[0, 1]]),
+      InputError,
+      /^applyColormap: 'heatmap' must be a tf\.Tensor of shape \[H, W\] or \[B, H, W\], but got an array of length 1\./,
+    );
     expectThrowNoLeak(() => call(disposed), InputError, /'heatmap' must be a live tensor, but got a disposed tensor/);
-    expectThrowNoLeak(() => call(rank1), InputError, /'heatmap' must have shape \[H, W\] or \[B, H, W\], but got a float32 tensor of shape \[4\]/);
+    expectThrowNoLeak(
+      () => call(rank1),
+      InputError,
+      /'heatmap' must have shape \[H, W\] or \[B, H, W\], but got a float32 tensor of shape \[4\]/,
+    );
     expectThrowNoLeak(() => call(boolMap), InputError, /'heatmap' must be a float32 or int32 tensor, but got a bool tensor/);
     expectThrowNoLeak(() => call(empty), InputError, /'heatmap' must not be empty/);
-    expectThrowNoLeak(() => call(heat, 'hot'), OptionError, /^applyColormap: 'colormap' must be a colormap name \('jet', 'turbo', 'viridis', 'inferno', 'magma', 'plasma', 'gray'\) or a table of 256 \[r, g, b\] rows in 0\.\.255, but got 'hot'\. Use one of/);
+    expectThrowNoLeak(
+      () => call(heat, 'hot'),
+      OptionError,
+      /^applyColormap: 'colormap' must be a colormap name \('jet', 'turbo', 'viridis', 'inferno', 'magma', 'plasma', 'gray'\) or a table of 256 \[r, g, b\] rows in 0\.\.255, but got 'hot'\. Use one of/,
+    );
     expectThrowNoLeak(() => call(heat, 'COLORMAP_JET'), OptionError, /but got 'COLORMAP_JET'\. Did you mean 'jet'\?/);
-    expectThrowNoLeak(() => call(heat, [[0, 0, 0]]), OptionError, /'colormap' must be .*, but got an array of length 1\. Pass exactly 256 rows/);
+    expectThrowNoLeak(
+      () => call(heat, [[0, 0, 0]]),
+      OptionError,
+      /'colormap' must be .*, but got an array of length 1\. Pass exactly 256 rows/,
+    );
     const badRow = Array.from({ length: 256 }, () => [0, 0, 0]);
     badRow[7] = [0, 300, 0];
     expectThrowNoLeak(() => call(heat, badRow), OptionError, /but got row 7 = \[0, 300, 0\]\. Every row must be/);
@@ -140,15 +161,19 @@ interface OracleCase {
   expected: number[][][];
 }
 
-const oracle = JSON.parse(
-  readFileSync(new URL('./fixtures/show-cam-oracle.json', import.meta.url), 'utf8'),
-) as { cases: OracleCase[] };
+const oracle = JSON.parse(readFileSync(new URL('./fixtures/show-cam-oracle.json', import.meta.url), 'utf8')) as { cases: OracleCase[] };
 
 describe('overlay', () => {
   it('equals a hand computation of show_cam_on_image on a tiny image', () => {
     const levels = [
-      [[255, 0, 0], [10, 200, 30]],
-      [[0, 0, 0], [128, 128, 128]],
+      [
+        [255, 0, 0],
+        [10, 200, 30],
+      ],
+      [
+        [0, 0, 0],
+        [128, 128, 128],
+      ],
     ];
     const mask = [
       [0, 0.25],
@@ -221,8 +246,18 @@ describe('overlay', () => {
   });
 
   it('handles batches: per-image maximum, and broadcasting of a single image or heatmap', () => {
-    const levelsA = [[[255, 255, 255], [0, 0, 0]]];
-    const levelsB = [[[10, 20, 30], [40, 50, 60]]]; // dark: its own maximum brightens it
+    const levelsA = [
+      [
+        [255, 255, 255],
+        [0, 0, 0],
+      ],
+    ];
+    const levelsB = [
+      [
+        [10, 20, 30],
+        [40, 50, 60],
+      ],
+    ]; // dark: its own maximum brightens it
     const maskA = [[0.2, 0.9]];
     const maskB = [[0.6, 0.1]];
     const images = tf.tensor4d([levelsA, levelsB], [2, 1, 2, 3], 'int32');
@@ -251,7 +286,12 @@ describe('overlay', () => {
   });
 
   it('honours imageRange, rescale and float images', () => {
-    const levels = [[[200, 100, 50], [0, 30, 60]]];
+    const levels = [
+      [
+        [200, 100, 50],
+        [0, 30, 60],
+      ],
+    ];
     const mask = [[0.3, 0.8]];
     const ints = tf.tensor3d(levels, undefined, 'int32');
     const floats255 = tf.tensor3d(levels, undefined, 'float32');
@@ -307,36 +347,109 @@ describe('overlay', () => {
     const float255 = tf.fill([2, 2, 3], 200);
     const negative = tf.fill([2, 2, 3], -1);
     const nan = tf.fill([2, 2, 3], Number.NaN);
-    const over255 = tf.tensor3d([[[0, 0, 0], [256, 1, 2]]], undefined, 'int32');
+    const over255 = tf.tensor3d(
+      [
+        [
+          [0, 0, 0],
+          [256, 1, 2],
+        ],
+      ],
+      undefined,
+      'int32',
+    );
     const disposed = tf.zeros([2, 2, 3]);
     disposed.dispose();
     const call = overlay as (...args: unknown[]) => unknown;
 
-    expectThrowNoLeak(() => call('img', heat), InputError, /^overlay: 'image' must be a tf\.Tensor of shape \[H, W, 3\] or \[B, H, W, 3\], but got 'img'\./);
+    expectThrowNoLeak(
+      () => call('img', heat),
+      InputError,
+      /^overlay: 'image' must be a tf\.Tensor of shape \[H, W, 3\] or \[B, H, W, 3\], but got 'img'\./,
+    );
     expectThrowNoLeak(() => call(disposed, heat), InputError, /^overlay: 'image' must be a live tensor, but got a disposed tensor\./);
-    expectThrowNoLeak(() => call(rank2, heat), InputError, /'image' must have shape \[H, W, 3\] or \[B, H, W, 3\], but got a float32 tensor of shape \[2, 3\]/);
+    expectThrowNoLeak(
+      () => call(rank2, heat),
+      InputError,
+      /'image' must have shape \[H, W, 3\] or \[B, H, W, 3\], but got a float32 tensor of shape \[2, 3\]/,
+    );
     expectThrowNoLeak(() => call(boolImage, heat), InputError, /'image' must be a float32 or int32 tensor, but got a bool tensor/);
-    expectThrowNoLeak(() => call(rgba, heat), InputError, /'image' must have 3 channels \(RGB\) on its last axis, but got an? int32 tensor of shape \[2, 2, 4\]\. Drop the alpha channel/);
+    expectThrowNoLeak(
+      () => call(rgba, heat),
+      InputError,
+      /'image' must have 3 channels \(RGB\) on its last axis, but got an? int32 tensor of shape \[2, 2, 4\]\. Drop the alpha channel/,
+    );
     expectThrowNoLeak(() => call(gray, heat), InputError, /'image' must have 3 channels .* Repeat the gray channel/);
-    expectThrowNoLeak(() => call(image, null), InputError, /^overlay: 'heatmap' must be a tf\.Tensor of shape \[H, W\] or \[B, H, W\], but got null\./);
-    expectThrowNoLeak(() => call(image, heat4), InputError, /'heatmap' must have shape \[H, W\] or \[B, H, W\], but got a float32 tensor of shape \[1, 2, 2, 1\]\. Drop a trailing channel axis/);
-    expectThrowNoLeak(() => call(batch, heats2), InputError, /^overlay: 'heatmap' must have the image's batch size \(3\), or 1, or no batch axis, but got a float32 tensor of shape \[2, 2, 2\]\./);
+    expectThrowNoLeak(
+      () => call(image, null),
+      InputError,
+      /^overlay: 'heatmap' must be a tf\.Tensor of shape \[H, W\] or \[B, H, W\], but got null\./,
+    );
+    expectThrowNoLeak(
+      () => call(image, heat4),
+      InputError,
+      /'heatmap' must have shape \[H, W\] or \[B, H, W\], but got a float32 tensor of shape \[1, 2, 2, 1\]\. Drop a trailing channel axis/,
+    );
+    expectThrowNoLeak(
+      () => call(batch, heats2),
+      InputError,
+      /^overlay: 'heatmap' must have the image's batch size \(3\), or 1, or no batch axis, but got a float32 tensor of shape \[2, 2, 2\]\./,
+    );
 
     expectThrowNoLeak(() => call(image, heat, 'jet'), OptionError, /^overlay: 'options' must be an object, but got 'jet'\./);
-    expectThrowNoLeak(() => call(image, heat, { colourmap: 'jet' }), OptionError, /^overlay: 'options\.colourmap' is not a known option, but got 'jet'\. Did you mean 'colormap'\?/);
-    expectThrowNoLeak(() => call(image, heat, { colormap: 'rainbow' }), OptionError, /^overlay: 'options\.colormap' must be a colormap name .*, but got 'rainbow'\./);
-    expectThrowNoLeak(() => call(image, heat, { colormap: [[1, 2, 3]] }), OptionError, /'options\.colormap' must be .*, but got an array of length 1\./);
-    expectThrowNoLeak(() => call(image, heat, { alpha: 1.5 }), OptionError, /^overlay: 'options\.alpha' must be a number in \[0, 1\] \(the heatmap's weight\), but got 1\.5\. .*alpha = 1 - w/);
+    expectThrowNoLeak(
+      () => call(image, heat, { colourmap: 'jet' }),
+      OptionError,
+      /^overlay: 'options\.colourmap' is not a known option, but got 'jet'\. Did you mean 'colormap'\?/,
+    );
+    expectThrowNoLeak(
+      () => call(image, heat, { colormap: 'rainbow' }),
+      OptionError,
+      /^overlay: 'options\.colormap' must be a colormap name .*, but got 'rainbow'\./,
+    );
+    expectThrowNoLeak(
+      () => call(image, heat, { colormap: [[1, 2, 3]] }),
+      OptionError,
+      /'options\.colormap' must be .*, but got an array of length 1\./,
+    );
+    expectThrowNoLeak(
+      () => call(image, heat, { alpha: 1.5 }),
+      OptionError,
+      /^overlay: 'options\.alpha' must be a number in \[0, 1\] \(the heatmap's weight\), but got 1\.5\. .*alpha = 1 - w/,
+    );
     expectThrowNoLeak(() => call(image, heat, { alpha: -0.1 }), OptionError, /'options\.alpha' must be a number in \[0, 1\]/);
-    expectThrowNoLeak(() => call(image, heat, { alpha: Number.NaN }), OptionError, /'options\.alpha' must be a number in \[0, 1\].*but got NaN/);
-    expectThrowNoLeak(() => call(image, heat, { alpha: '0.5' }), OptionError, /'options\.alpha' must be a number in \[0, 1\].*but got '0\.5'/);
-    expectThrowNoLeak(() => call(image, heat, { imageRange: '0-256' }), OptionError, /^overlay: 'options\.imageRange' must be '0-255' or '0-1', but got '0-256'\. Omit it for the default \('0-255' for an int32 image, '0-1' for a float32 one\)\./);
+    expectThrowNoLeak(
+      () => call(image, heat, { alpha: Number.NaN }),
+      OptionError,
+      /'options\.alpha' must be a number in \[0, 1\].*but got NaN/,
+    );
+    expectThrowNoLeak(
+      () => call(image, heat, { alpha: '0.5' }),
+      OptionError,
+      /'options\.alpha' must be a number in \[0, 1\].*but got '0\.5'/,
+    );
+    expectThrowNoLeak(
+      () => call(image, heat, { imageRange: '0-256' }),
+      OptionError,
+      /^overlay: 'options\.imageRange' must be '0-255' or '0-1', but got '0-256'\. Omit it for the default \('0-255' for an int32 image, '0-1' for a float32 one\)\./,
+    );
     expectThrowNoLeak(() => call(image, heat, { rescale: 1 }), OptionError, /'options\.rescale' must be true or false, but got 1\./);
     expectThrowNoLeak(() => call(image, heat, { validate: 'yes' }), OptionError, /'options\.validate' must be true or false/);
 
-    expectThrowNoLeak(() => call(float255, heat), InputError, /^overlay: 'image' must hold values in \[0, 1\] \(imageRange '0-1'\), but got values in \[200, 200\]\. This looks like a 0\.\.255 image: pass imageRange: '0-255'/);
-    expectThrowNoLeak(() => call(negative, heat), InputError, /'image' must hold values in \[0, 1\] \(imageRange '0-1'\), but got values in \[-1, -1\]\. Rescale or clip/);
-    expectThrowNoLeak(() => call(nan, heat), InputError, /'image' must hold values in \[0, 1\] \(imageRange '0-1'\), but got a tensor containing NaN or Infinity/);
+    expectThrowNoLeak(
+      () => call(float255, heat),
+      InputError,
+      /^overlay: 'image' must hold values in \[0, 1\] \(imageRange '0-1'\), but got values in \[200, 200\]\. This looks like a 0\.\.255 image: pass imageRange: '0-255'/,
+    );
+    expectThrowNoLeak(
+      () => call(negative, heat),
+      InputError,
+      /'image' must hold values in \[0, 1\] \(imageRange '0-1'\), but got values in \[-1, -1\]\. Rescale or clip/,
+    );
+    expectThrowNoLeak(
+      () => call(nan, heat),
+      InputError,
+      /'image' must hold values in \[0, 1\] \(imageRange '0-1'\), but got a tensor containing NaN or Infinity/,
+    );
     expectThrowNoLeak(() => call(over255, heat), InputError, /values in \[0, 256\]\. Rescale or clip/);
 
     tf.dispose([image, batch, heat, heats2, rgba, gray, rank2, heat4, boolImage, float255, negative, nan, over255]);

@@ -110,7 +110,9 @@ function typecheckNode10(dir: string, file: string): string[] {
   };
   const program = ts.createProgram([join(dir, file)], options);
   const resolved = program.getSourceFile(join(dir, file));
-  const diagnostics = ts.getPreEmitDiagnostics(program).filter((d) => !/[\\/]node_modules[\\/]@tensorflow[\\/]/.test(d.file?.fileName ?? ''));
+  const diagnostics = ts
+    .getPreEmitDiagnostics(program)
+    .filter((d) => !/[\\/]node_modules[\\/]@tensorflow[\\/]/.test(d.file?.fileName ?? ''));
   const lines = diagnostics.map((d) => {
     const where = d.file && d.start !== undefined ? `${d.file.fileName}:${d.file.getLineAndCharacterOfPosition(d.start).line + 1}: ` : '';
     return `${where}TS${d.code}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`;
@@ -167,11 +169,23 @@ describe.skipIf(!runOnce)(`the packed tarball in a fresh project${runOnce ? '' :
   });
 
   it('works from an ESM import', () => {
-    expect(run('esm.mjs')).toEqual({ consumer: 'esm', shape: [2, 8, 8], layer: 'conv', backend: 'cpu', errorsShared: hasBackendEntry ? true : null });
+    expect(run('esm.mjs')).toEqual({
+      consumer: 'esm',
+      shape: [2, 8, 8],
+      layer: 'conv',
+      backend: 'cpu',
+      errorsShared: hasBackendEntry ? true : null,
+    });
   });
 
   it('works from a CJS require', () => {
-    expect(run('cjs.cjs')).toEqual({ consumer: 'cjs', shape: [2, 8, 8], layer: 'conv', backend: 'cpu', errorsShared: hasBackendEntry ? true : null });
+    expect(run('cjs.cjs')).toEqual({
+      consumer: 'cjs',
+      shape: [2, 8, 8],
+      layer: 'conv',
+      backend: 'cpu',
+      errorsShared: hasBackendEntry ? true : null,
+    });
   });
 
   it('works next to the @tensorflow/tfjs union package', () => {
@@ -182,7 +196,12 @@ describe.skipIf(!runOnce)(`the packed tarball in a fresh project${runOnce ? '' :
     expect(typecheckNode10(dir, 'node10.ts')).toEqual([]);
     // And the stub resolves 'tfcam/backend' to the CJS declarations in dist/, not to some other file.
     const host = ts.createCompilerHost({});
-    const { resolvedModule } = ts.resolveModuleName('tfcam/backend', join(dir, 'node10.ts'), { moduleResolution: ts.ModuleResolutionKind.Node10 }, host);
+    const { resolvedModule } = ts.resolveModuleName(
+      'tfcam/backend',
+      join(dir, 'node10.ts'),
+      { moduleResolution: ts.ModuleResolutionKind.Node10 },
+      host,
+    );
     expect(resolvedModule?.resolvedFileName.replace(/\\/g, '/')).toMatch(/node_modules\/tfcam\/dist\/backend\.d\.cts$/);
   });
 });

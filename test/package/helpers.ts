@@ -16,7 +16,8 @@ const npmCommand = process.platform === 'win32' ? 'npm.cmd' : 'npm';
  * install), except those that say where the cache and registry are.
  */
 export function npmEnv(): NodeJS.ProcessEnv {
-  const keep = /^npm_config_(cache|registry|userconfig|globalconfig|proxy|https_proxy|noproxy|no_proxy|strict_ssl|ca|cafile|offline|prefer_offline|@[\w-]+:registry)$/i;
+  const keep =
+    /^npm_config_(cache|registry|userconfig|globalconfig|proxy|https_proxy|noproxy|no_proxy|strict_ssl|ca|cafile|offline|prefer_offline|@[\w-]+:registry)$/i;
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
     if (/^npm_config_/i.test(k) && !keep.test(k)) continue;
@@ -28,7 +29,14 @@ export function npmEnv(): NodeJS.ProcessEnv {
 /** Runs npm with arguments in `cwd`; returns stdout. Throws with stdout and stderr on failure. */
 export function npm(args: readonly string[], cwd: string, timeout = 300_000): string {
   try {
-    return execFileSync(npmCommand, args, { cwd, env: npmEnv(), encoding: 'utf8', timeout, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024 });
+    return execFileSync(npmCommand, args, {
+      cwd,
+      env: npmEnv(),
+      encoding: 'utf8',
+      timeout,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      maxBuffer: 64 * 1024 * 1024,
+    });
   } catch (e) {
     const err = e as { stdout?: string; stderr?: string; message: string };
     throw new Error(`npm ${args.join(' ')} failed in ${cwd}: ${err.message}\n${err.stdout ?? ''}\n${err.stderr ?? ''}`);
@@ -48,7 +56,11 @@ export function distIsFresh(): boolean {
   const entry = join(ROOT, 'dist', 'index.js');
   if (!existsSync(entry) || !existsSync(join(ROOT, 'dist', 'index.cjs'))) return false;
   const built = statSync(entry).mtimeMs;
-  const sources = Math.max(newestMtime(join(ROOT, 'src')), newestMtime(join(ROOT, 'tsup.config.ts')), newestMtime(join(ROOT, 'package.json')));
+  const sources = Math.max(
+    newestMtime(join(ROOT, 'src')),
+    newestMtime(join(ROOT, 'tsup.config.ts')),
+    newestMtime(join(ROOT, 'package.json')),
+  );
   return built >= sources;
 }
 

@@ -24,11 +24,15 @@ async function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): Promise<number> {
 /** Two outputs: a softmax classifier at the last block and a sigmoid head on a second branch. */
 function twoHeadModel(): { model: tfl.LayersModel; input: tf.Tensor4D } {
   const inp = tfl.input({ shape: [16, 16, 3] });
-  const t = tfl.layers.conv2d({ filters: 6, kernelSize: 3, padding: 'same', activation: 'relu', name: 'trunk' }).apply(inp) as tfl.SymbolicTensor;
+  const t = tfl.layers
+    .conv2d({ filters: 6, kernelSize: 3, padding: 'same', activation: 'relu', name: 'trunk' })
+    .apply(inp) as tfl.SymbolicTensor;
   const o1 = tfl.layers
     .dense({ units: 4, activation: 'softmax', name: 'cls' })
     .apply(tfl.layers.globalAveragePooling2d({ name: 'gap1' }).apply(t)) as tfl.SymbolicTensor;
-  const c2 = tfl.layers.conv2d({ filters: 5, kernelSize: 3, padding: 'same', activation: 'relu', name: 'c2' }).apply(t) as tfl.SymbolicTensor;
+  const c2 = tfl.layers
+    .conv2d({ filters: 5, kernelSize: 3, padding: 'same', activation: 'relu', name: 'c2' })
+    .apply(t) as tfl.SymbolicTensor;
   const o2 = tfl.layers
     .dense({ units: 3, activation: 'sigmoid', name: 'tags' })
     .apply(tfl.layers.globalAveragePooling2d({ name: 'gap2' }).apply(c2)) as tfl.SymbolicTensor;
@@ -111,7 +115,7 @@ describe('result.output', () => {
     model.dispose();
   });
 
-  it('with augSmooth and with several layers, is the unaugmented batch\'s', async () => {
+  it("with augSmooth and with several layers, is the unaugmented batch's", async () => {
     const a = gradCam(seq.model, batch, { augSmooth: true });
     const b = gradCam(seq.model, batch, { layer: ['c1', 'last_conv'] });
     expect(await maxAbsDiff(a.output, predicted)).toBeLessThan(TOL);

@@ -22,7 +22,9 @@ export function chromiumProvider(swiftshader: boolean): ReturnType<typeof playwr
         '--disable-component-update',
         '--disable-sync',
         '--no-first-run',
-        ...(swiftshader ? ['--use-angle=swiftshader', '--enable-unsafe-swiftshader'] : ['--enable-unsafe-swiftshader', '--ignore-gpu-blocklist']),
+        ...(swiftshader
+          ? ['--use-angle=swiftshader', '--enable-unsafe-swiftshader']
+          : ['--enable-unsafe-swiftshader', '--ignore-gpu-blocklist']),
       ],
     },
   });

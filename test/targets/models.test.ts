@@ -58,13 +58,21 @@ describe('semanticSegmentationTarget on a U-Net-like network trained on the shap
     const data = generateShapes(n, 12345, SHAPE);
     const seeded = (seed: number): ReturnType<typeof tfl.initializers.glorotUniform> => tfl.initializers.glorotUniform({ seed });
     const input = tfl.input({ shape: [SIZE, SIZE, 3] });
-    const c1 = tfl.layers.conv2d({ filters: 8, kernelSize: 3, padding: 'same', activation: 'relu', name: 'c1', kernelInitializer: seeded(1) }).apply(input) as tfl.SymbolicTensor;
+    const c1 = tfl.layers
+      .conv2d({ filters: 8, kernelSize: 3, padding: 'same', activation: 'relu', name: 'c1', kernelInitializer: seeded(1) })
+      .apply(input) as tfl.SymbolicTensor;
     const p1 = tfl.layers.maxPooling2d({ poolSize: 2, name: 'p1' }).apply(c1) as tfl.SymbolicTensor;
-    const enc = tfl.layers.conv2d({ filters: 16, kernelSize: 3, padding: 'same', activation: 'relu', name: 'enc', kernelInitializer: seeded(2) }).apply(p1) as tfl.SymbolicTensor;
+    const enc = tfl.layers
+      .conv2d({ filters: 16, kernelSize: 3, padding: 'same', activation: 'relu', name: 'enc', kernelInitializer: seeded(2) })
+      .apply(p1) as tfl.SymbolicTensor;
     const up = tfl.layers.upSampling2d({ size: [2, 2], name: 'up' }).apply(enc) as tfl.SymbolicTensor;
     const skip = tfl.layers.concatenate({ name: 'skip' }).apply([c1, up]) as tfl.SymbolicTensor;
-    const dec = tfl.layers.conv2d({ filters: 8, kernelSize: 3, padding: 'same', activation: 'relu', name: 'dec', kernelInitializer: seeded(3) }).apply(skip) as tfl.SymbolicTensor;
-    const out = tfl.layers.conv2d({ filters: 2, kernelSize: 1, activation: 'softmax', name: 'seg', kernelInitializer: seeded(4) }).apply(dec) as tfl.SymbolicTensor;
+    const dec = tfl.layers
+      .conv2d({ filters: 8, kernelSize: 3, padding: 'same', activation: 'relu', name: 'dec', kernelInitializer: seeded(3) })
+      .apply(skip) as tfl.SymbolicTensor;
+    const out = tfl.layers
+      .conv2d({ filters: 2, kernelSize: 1, activation: 'softmax', name: 'seg', kernelInitializer: seeded(4) })
+      .apply(dec) as tfl.SymbolicTensor;
     model = tfl.model({ inputs: input, outputs: out, name: 'unet' });
     // Cross-entropy with the (rare) object pixels weighted 7x.
     const loss = (yTrue: tf.Tensor, yPred: tf.Tensor): tf.Tensor =>
@@ -101,7 +109,9 @@ describe('semanticSegmentationTarget on a U-Net-like network trained on the shap
     const r = gradCam(model, images, { layer, target: semanticSegmentationTarget(1, predicted) });
     const { energy, chance } = energyInMask(r.heatmap, truth);
     const mean = (v: number[]): number => v.reduce((s, a) => s + a, 0) / v.length;
-    console.info(`[segmentation ${layer} on ${tf.getBackend()}] energy in object ${mean(energy).toFixed(3)}, chance ${mean(chance).toFixed(3)}`);
+    console.info(
+      `[segmentation ${layer} on ${tf.getBackend()}] energy in object ${mean(energy).toFixed(3)}, chance ${mean(chance).toFixed(3)}`,
+    );
     // Chance is the object's share of the image (~7%): the map puts several times that on it.
     expect(mean(energy)).toBeGreaterThan(3 * mean(chance));
     expect(energy.filter((e, i) => e > (chance[i] as number)).length).toBeGreaterThanOrEqual(30);
@@ -139,7 +149,10 @@ describe('similarityToConceptTarget on the shapes CNN used as an embedding model
     const concepts = tf.tidy(() => {
       const emb = embedder.predict(images) as tf.Tensor2D;
       const partner = Array.from(data.labels, (c, i) => Array.from(data.labels).findIndex((d, j) => j !== i && d === c));
-      return tf.gather(emb, partner.map((j, i) => (j < 0 ? i : j)));
+      return tf.gather(
+        emb,
+        partner.map((j, i) => (j < 0 ? i : j)),
+      );
     });
     const r = gradCam(embedder, images, { layer: 'relu4', target: similarityToConceptTarget(concepts) });
     const { energy, chance } = energyInMask(r.heatmap, masks);
@@ -169,7 +182,12 @@ describe('multiLabelTarget and regressionTarget', () => {
     const weighted = gradCam(model, x, { ...raw, target: multiLabelTarget([[1], [3], [1, 3], [0]], [[2], [1], [1, -1], [1]]) });
     const row = (t: tf.Tensor, i: number): tf.Tensor => tf.squeeze(tf.slice(t, [i], [1]), [0]);
     const ref = tf.tidy(() =>
-      tf.stack([row(tf.mul(a.heatmap, 2), 0), row(b.heatmap, 1), row(tf.sub(a.heatmap, b.heatmap), 2), row(gradCam(model, tf.slice(x, [3], [1]), { ...raw, target: 0 }).heatmap, 0)]),
+      tf.stack([
+        row(tf.mul(a.heatmap, 2), 0),
+        row(b.heatmap, 1),
+        row(tf.sub(a.heatmap, b.heatmap), 2),
+        row(gradCam(model, tf.slice(x, [3], [1]), { ...raw, target: 0 }).heatmap, 0),
+      ]),
     );
     expect(maxDiff(weighted.heatmap, ref.arraySync() as Nested) / scale).toBeLessThan(1e-5);
     tf.dispose([x, both, a, b, sum, weighted, ref]);
@@ -178,9 +196,20 @@ describe('multiLabelTarget and regressionTarget', () => {
 
   it('regression: the map of a scalar output (and of one unit of several)', () => {
     const input = tfl.input({ shape: [12, 12, 3] });
-    const conv = tfl.layers.conv2d({ filters: 6, kernelSize: 3, padding: 'same', activation: 'relu', name: 'conv', kernelInitializer: tfl.initializers.glorotUniform({ seed: 5 }) }).apply(input) as tfl.SymbolicTensor;
+    const conv = tfl.layers
+      .conv2d({
+        filters: 6,
+        kernelSize: 3,
+        padding: 'same',
+        activation: 'relu',
+        name: 'conv',
+        kernelInitializer: tfl.initializers.glorotUniform({ seed: 5 }),
+      })
+      .apply(input) as tfl.SymbolicTensor;
     const gap = tfl.layers.globalAveragePooling2d({}).apply(conv) as tfl.SymbolicTensor;
-    const value = tfl.layers.dense({ units: 2, kernelInitializer: tfl.initializers.glorotUniform({ seed: 6 }) }).apply(gap) as tfl.SymbolicTensor;
+    const value = tfl.layers
+      .dense({ units: 2, kernelInitializer: tfl.initializers.glorotUniform({ seed: 6 }) })
+      .apply(gap) as tfl.SymbolicTensor;
     const model = tfl.model({ inputs: input, outputs: value });
     const x = tf.randomUniform([3, 12, 12, 3], 0, 1, 'float32', 9) as tf.Tensor4D;
     const raw = { relu: false, normalize: false, resize: false } as const;
@@ -213,14 +242,31 @@ describe('boxScoreTarget on a grid detector (decode function)', () => {
   };
   const build = (): tfl.LayersModel => {
     const input = tfl.input({ shape: [32, 32, 3] });
-    const f = tfl.layers.conv2d({ filters: 8, kernelSize: 3, padding: 'same', activation: 'relu', name: 'feat', kernelInitializer: tfl.initializers.glorotUniform({ seed: 11 }) }).apply(input) as tfl.SymbolicTensor;
+    const f = tfl.layers
+      .conv2d({
+        filters: 8,
+        kernelSize: 3,
+        padding: 'same',
+        activation: 'relu',
+        name: 'feat',
+        kernelInitializer: tfl.initializers.glorotUniform({ seed: 11 }),
+      })
+      .apply(input) as tfl.SymbolicTensor;
     const p = tfl.layers.maxPooling2d({ poolSize: 8 }).apply(f) as tfl.SymbolicTensor;
-    const head = tfl.layers.conv2d({ filters: 8, kernelSize: 1, name: 'head', kernelInitializer: tfl.initializers.glorotUniform({ seed: 12 }) }).apply(p) as tfl.SymbolicTensor;
+    const head = tfl.layers
+      .conv2d({ filters: 8, kernelSize: 1, name: 'head', kernelInitializer: tfl.initializers.glorotUniform({ seed: 12 }) })
+      .apply(p) as tfl.SymbolicTensor;
     return tfl.model({ inputs: input, outputs: head });
   };
 
   /** The library's formula on the host (float64), from the decoded detections. */
-  function reference(boxes: number[][], scores: number[], labels: number[], refs: Array<{ box: number[]; label: number }>, thr: number): number {
+  function reference(
+    boxes: number[][],
+    scores: number[],
+    labels: number[],
+    refs: Array<{ box: number[]; label: number }>,
+    thr: number,
+  ): number {
     let total = 0;
     for (const r of refs) {
       const ious = boxes.map((b) => {
@@ -242,7 +288,11 @@ describe('boxScoreTarget on a grid detector (decode function)', () => {
     const x = tf.randomUniform([2, 32, 32, 3], 0, 1, 'float32', 21) as tf.Tensor4D;
     const det = tf.tidy(() => {
       const d = decode(model.predict(x) as tf.Tensor);
-      return { boxes: d.boxes.arraySync() as number[][][], scores: d.scores.arraySync() as number[][], labels: d.labels.arraySync() as number[][] };
+      return {
+        boxes: d.boxes.arraySync() as number[][][],
+        scores: d.scores.arraySync() as number[][],
+        labels: d.labels.arraySync() as number[][],
+      };
     });
     // References: the decoded box of cell 5 with its label (matches), and a far-away box (does not).
     const refs = [0, 1].map((b) => [
@@ -256,13 +306,22 @@ describe('boxScoreTarget on a grid detector (decode function)', () => {
     const r = gradCam(model, x, { layer: 'feat', target });
     const scores = Array.from(r.score.dataSync());
     [0, 1].forEach((b) => {
-      const want = reference(det.boxes[b] as number[][], det.scores[b] as number[], det.labels[b] as number[], refs[b] as Array<{ box: number[]; label: number }>, 0.5);
+      const want = reference(
+        det.boxes[b] as number[][],
+        det.scores[b] as number[],
+        det.labels[b] as number[],
+        refs[b] as Array<{ box: number[]; label: number }>,
+        0.5,
+      );
       expect(Math.abs((scores[b] as number) - want)).toBeLessThan(1e-5);
       expect(want).toBeGreaterThan(1);
     });
     expect(tf.max(r.heatmap).dataSync()[0]).toBeGreaterThan(0.5);
     // Nothing matches above IoU 1: score 0, an all-zero map.
-    const none = gradCam(model, x, { layer: 'feat', target: boxScoreTarget([{ box: [0, 0, 8, 8], label: 0 }], { iouThreshold: 1, decode }) });
+    const none = gradCam(model, x, {
+      layer: 'feat',
+      target: boxScoreTarget([{ box: [0, 0, 8, 8], label: 0 }], { iouThreshold: 1, decode }),
+    });
     expect(Array.from(none.score.dataSync())).toEqual([0, 0]);
     expect(tf.max(none.heatmap).dataSync()[0]).toBe(0);
     tf.dispose([x, r, none]);

@@ -23,7 +23,16 @@ import {
   similarityToConceptTarget,
 } from '../../src/index.js';
 import type { TargetFn } from '../../src/index.js';
-import { expectFinalClose, expectRawClose, extra, imageAt, loadAnyOracleModel, maxDiff, oracleImages, printMeasured } from '../helpers/extra-fixtures.js';
+import {
+  expectFinalClose,
+  expectRawClose,
+  extra,
+  imageAt,
+  loadAnyOracleModel,
+  maxDiff,
+  oracleImages,
+  printMeasured,
+} from '../helpers/extra-fixtures.js';
 import { oracleInputs } from '../helpers/fixtures.js';
 
 type Nested = number | Nested[];
@@ -34,7 +43,12 @@ interface MethodRef {
   f64_max_abs_diff: { raw: number; final: number };
 }
 
-const METHODS: Record<string, CamFunction> = { GradCAM: gradCam, HiResCAM: hiResCam, GradCAMPlusPlus: gradCamPlusPlus, SegEigenCAM: segEigenCam };
+const METHODS: Record<string, CamFunction> = {
+  GradCAM: gradCam,
+  HiResCAM: hiResCam,
+  GradCAMPlusPlus: gradCamPlusPlus,
+  SegEigenCAM: segEigenCam,
+};
 const models = new Map<string, tfl.LayersModel>();
 const inputs = new Map<string, tf.Tensor4D>();
 let images: tf.Tensor4D;
@@ -53,7 +67,16 @@ afterAll(() => {
 });
 
 /** Runs `method` with `target` on image `index` and checks raw (and final when given) against `ref`. */
-function check(label: string, name: string, index: number, cam: CamFunction, target: TargetFn, logits: boolean, ref: MethodRef, score?: number): void {
+function check(
+  label: string,
+  name: string,
+  index: number,
+  cam: CamFunction,
+  target: TargetFn,
+  logits: boolean,
+  ref: MethodRef,
+  score?: number,
+): void {
   const model = models.get(name) as tfl.LayersModel;
   const x = imageAt(inputs.get(name) as tf.Tensor4D, index);
   const raw = cam(model, x, { layer: 'last_conv', target, logits, relu: false, normalize: false, resize: false });
@@ -70,10 +93,22 @@ function check(label: string, name: string, index: number, cam: CamFunction, tar
 describe('classifier targets (a_sequential, b_residual, c_separable)', () => {
   const files = ['a_sequential_in0_c3', 'b_residual_in0_c4', 'c_separable_in0_c2'];
   it.each(files)('ClassifierOutputSoftmaxTarget and ClassifierOutputReST: %s', (file) => {
-    const f = extra<{ model: string; class_index: number; targets: Record<string, Record<string, MethodRef> & { score: number }> }>(`targets/${file}.json`);
+    const f = extra<{ model: string; class_index: number; targets: Record<string, Record<string, MethodRef> & { score: number }> }>(
+      `targets/${file}.json`,
+    );
     const model = f.model;
     const soft = f.targets['ClassifierOutputSoftmaxTarget'] as Record<string, MethodRef> & { score: number };
-    for (const m of ['GradCAM', 'HiResCAM']) check(`softmax ${m}`, model, 0, METHODS[m] as CamFunction, classProbabilityTarget(f.class_index), true, soft[m] as MethodRef, soft.score);
+    for (const m of ['GradCAM', 'HiResCAM'])
+      check(
+        `softmax ${m}`,
+        model,
+        0,
+        METHODS[m] as CamFunction,
+        classProbabilityTarget(f.class_index),
+        true,
+        soft[m] as MethodRef,
+        soft.score,
+      );
     const rest = f.targets['ClassifierOutputReST'] as Record<string, MethodRef> & { score: number };
     check('ReST GradCAM', model, 0, gradCam, classReSTTarget(f.class_index), true, rest['GradCAM'] as MethodRef, rest.score);
     check('ReST ShapleyCAM', model, 0, shapleyCam, classReSTTarget(f.class_index), true, rest['ShapleyCAM'] as MethodRef, rest.score);
@@ -83,13 +118,24 @@ describe('classifier targets (a_sequential, b_residual, c_separable)', () => {
 describe('BinaryClassifierOutputTarget (d_binary, sigmoid head)', () => {
   const files = ['d_binary_in0_probs', 'd_binary_in1_probs', 'd_binary_in0_logits', 'd_binary_in1_logits'];
   it.each(files)('%s: categories 1 and 0 with GradCAM, HiResCAM, GradCAMPlusPlus', (file) => {
-    const f = extra<{ input_id: string; variant: string; categories: Record<string, Record<string, MethodRef> & { score: number }> }>(`targets/${file}.json`);
+    const f = extra<{ input_id: string; variant: string; categories: Record<string, Record<string, MethodRef> & { score: number }> }>(
+      `targets/${file}.json`,
+    );
     const model = 'd_binary';
     const index = f.input_id === 'in0' ? 0 : 1;
     for (const cat of [1, 0] as const) {
       const ref = f.categories[String(cat)] as Record<string, MethodRef> & { score: number };
       for (const m of ['GradCAM', 'HiResCAM', 'GradCAMPlusPlus']) {
-        check(`binary ${m}`, model, index, METHODS[m] as CamFunction, binaryClassifierTarget(cat), f.variant === 'logits', ref[m] as MethodRef, ref.score);
+        check(
+          `binary ${m}`,
+          model,
+          index,
+          METHODS[m] as CamFunction,
+          binaryClassifierTarget(cat),
+          f.variant === 'logits',
+          ref[m] as MethodRef,
+          ref.score,
+        );
       }
     }
   });
@@ -102,7 +148,16 @@ describe('SimilarityToConceptTarget (e_embedding)', () => {
     const model = 'e_embedding';
     const index = f.input_id === 'in0' ? 0 : 1;
     for (const m of ['GradCAM', 'HiResCAM', 'GradCAMPlusPlus']) {
-      check(`similarity ${m}`, model, index, METHODS[m] as CamFunction, similarityToConceptTarget(f.concept), false, f[m] as MethodRef, f.score);
+      check(
+        `similarity ${m}`,
+        model,
+        index,
+        METHODS[m] as CamFunction,
+        similarityToConceptTarget(f.concept),
+        false,
+        f[m] as MethodRef,
+        f.score,
+      );
     }
   });
 });
@@ -110,11 +165,22 @@ describe('SimilarityToConceptTarget (e_embedding)', () => {
 describe('SemanticSegmentationTarget (f_segmentation)', () => {
   const files = ['f_segmentation_in0_c0_argmax', 'f_segmentation_in0_c1_box', 'f_segmentation_in1_c1_argmax', 'f_segmentation_in1_c1_box'];
   it.each(files)('%s with GradCAM, HiResCAM and SegEigenCAM', (file) => {
-    const f = extra<{ input_id: string; category: number; mask: number[][]; score: number } & Record<string, MethodRef>>(`targets/${file}.json`);
+    const f = extra<{ input_id: string; category: number; mask: number[][]; score: number } & Record<string, MethodRef>>(
+      `targets/${file}.json`,
+    );
     const model = 'f_segmentation';
     const index = f.input_id === 'in0' ? 0 : 1;
     for (const m of ['GradCAM', 'HiResCAM', 'SegEigenCAM']) {
-      check(`segmentation ${m}`, model, index, METHODS[m] as CamFunction, semanticSegmentationTarget(f.category, f.mask), true, f[m] as MethodRef, f.score);
+      check(
+        `segmentation ${m}`,
+        model,
+        index,
+        METHODS[m] as CamFunction,
+        semanticSegmentationTarget(f.category, f.mask),
+        true,
+        f[m] as MethodRef,
+        f.score,
+      );
     }
   });
 

@@ -354,7 +354,13 @@ function binary(f: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor): OpRule {
 const batchNorm: OpRule = {
   supports: (node) => nhwc(node) && !attrBool(node, 'is_training', false),
   run(node, inputs) {
-    const [x, scale, offset, mean, variance] = [0, 1, 2, 3, 4].map((i) => t(inputs, i)) as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+    const [x, scale, offset, mean, variance] = [0, 1, 2, 3, 4].map((i) => t(inputs, i)) as [
+      tf.Tensor,
+      tf.Tensor,
+      tf.Tensor,
+      tf.Tensor,
+      tf.Tensor,
+    ];
     const eps = attrFloat(node, 'epsilon', 1e-4);
     // x * f + (offset - mean * f): two ops on the activation, the rest on channel vectors.
     const factor = tf.mul(tf.rsqrt(tf.add(variance, eps)), scale);
@@ -364,7 +370,8 @@ const batchNorm: OpRule = {
 
 const relu: OpRule = { run: (_node, inputs, ctx) => (ctx.guided ? guidedRelu(t(inputs, 0), null) : tf.relu(t(inputs, 0))) };
 const relu6Rule: OpRule = {
-  run: (_node, inputs, ctx) => (ctx.guided ? guidedRelu(t(inputs, 0), 6) : ctx.mode === 'gradient' ? relu6(t(inputs, 0)) : tf.relu6(t(inputs, 0))),
+  run: (_node, inputs, ctx) =>
+    ctx.guided ? guidedRelu(t(inputs, 0), 6) : ctx.mode === 'gradient' ? relu6(t(inputs, 0)) : tf.relu6(t(inputs, 0)),
 };
 
 const cast: OpRule = {
@@ -392,7 +399,8 @@ const padRule = (params: readonly number[]): OpRule => ({
     const p = hostValues(inputs, 1);
     const pads = Array.from({ length: p.length / 2 }, (_, i) => [p[2 * i] as number, p[2 * i + 1] as number] as [number, number]);
     const value = node.op === 'PadV2' ? hostScalar(inputs, 2) : 0;
-    if (node.op === 'MirrorPad') return tf.mirrorPad(t(inputs, 0), pads, attrString(node, 'mode', 'REFLECT').toLowerCase() as 'reflect' | 'symmetric');
+    if (node.op === 'MirrorPad')
+      return tf.mirrorPad(t(inputs, 0), pads, attrString(node, 'mode', 'REFLECT').toLowerCase() as 'reflect' | 'symmetric');
     return tf.pad(t(inputs, 0), pads, value);
   },
 });

@@ -12,7 +12,18 @@ import * as tf from '@tensorflow/tfjs-core';
 import { capabilities } from '../../core/capabilities.js';
 import { repeatRow } from '../../core/tensor.js';
 import { LayerError, ModelError, UnsupportedError } from '../../errors.js';
-import type { BiasLayer, Cut, ExplainableModel, HeadOptions, HeadResult, LayerInfo, ResolvedLayer, ScoreFn, Split, TensorInfo } from '../explainable.js';
+import type {
+  BiasLayer,
+  Cut,
+  ExplainableModel,
+  HeadOptions,
+  HeadResult,
+  LayerInfo,
+  ResolvedLayer,
+  ScoreFn,
+  Split,
+  TensorInfo,
+} from '../explainable.js';
 import type { NodeContext } from './applier.js';
 import type { GraphPlan } from './plan.js';
 import { ASYNC_OPS, NO_GRADIENT_OPS, ancestorsOf, hasReluUnit, makePlan, squashingBehind } from './plan.js';
@@ -222,7 +233,10 @@ export class GraphExplainable implements ExplainableModel {
         return r === undefined ? null : weightOf(model, topology, r.node);
       };
       let bias: (() => tf.Tensor1D) | null = null;
-      if ((n.op === '_FusedConv2D' || n.op === 'FusedDepthwiseConv2dNative') && (attrStrings(n, 'fused_ops', [])[0] ?? '').toLowerCase() === 'biasadd') {
+      if (
+        (n.op === '_FusedConv2D' || n.op === 'FusedDepthwiseConv2dNative') &&
+        (attrStrings(n, 'fused_ops', [])[0] ?? '').toLowerCase() === 'biasadd'
+      ) {
         const b = w(2);
         if (b !== null) bias = () => tf.clone(b) as tf.Tensor1D;
       } else if (n.op === 'BiasAdd') {
@@ -333,7 +347,13 @@ export function graphExplainable(fn: string, model: GraphModelLike): GraphExplai
     });
   }
   if (model.inputs.length === 0 || model.outputs.length === 0) {
-    throw new ModelError({ fn, argument: 'model', expected: 'must have inputs and outputs', got: `a graph model with ${model.inputs.length} inputs and ${model.outputs.length} outputs`, fix: 'Load a complete model.json.' });
+    throw new ModelError({
+      fn,
+      argument: 'model',
+      expected: 'must have inputs and outputs',
+      got: `a graph model with ${model.inputs.length} inputs and ${model.outputs.length} outputs`,
+      fix: 'Load a complete model.json.',
+    });
   }
   const inputShapes = model.inputs.map((t) => {
     if (t.shape === undefined) {

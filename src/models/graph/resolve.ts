@@ -40,7 +40,8 @@ function spatialSize(s: Shape): number {
   return h === null || w === null || h === undefined || w === undefined ? Infinity : h * w;
 }
 
-const dims = (s: Shape | null | undefined): string => (s === null || s === undefined ? 'unknown' : `[${s.map((d) => (d === null ? 'null' : String(d))).join(', ')}]`);
+const dims = (s: Shape | null | undefined): string =>
+  s === null || s === undefined ? 'unknown' : `[${s.map((d) => (d === null ? 'null' : String(d))).join(', ')}]`;
 
 /** The nodes with a rank-4 output, in execution order: what `listLayers` reports. */
 export function candidateNodes(index: GraphIndex): LayerInfo[] {
@@ -130,14 +131,23 @@ export function resolveNode(fn: string, index: GraphIndex, ref: unknown, outputI
         fn,
         argument: 'layer',
         expected: 'must name exactly one node (as a full name, or a short name matching one scope)',
-        got: `'${ref}', which matches ${matches.length} scopes: ${matches.slice(0, 12).map((m) => `'${m.name}'`).join(', ')}${matches.length > 12 ? ', ...' : ''}`,
+        got: `'${ref}', which matches ${matches.length} scopes: ${matches
+          .slice(0, 12)
+          .map((m) => `'${m.name}'`)
+          .join(', ')}${matches.length > 12 ? ', ...' : ''}`,
         fix: 'Pass one of these full names (or a longer part of it, e.g. the parent scope too).',
       });
     }
     node = matches[0];
   }
   if (node === undefined) {
-    throw new LayerError({ fn, argument: 'layer', expected: 'must name a node of the graph (full name or short name)', got: `'${ref}'`, fix: `Use one of: ${candidateHint(index, needed)} (listLayers(model) lists them all).` });
+    throw new LayerError({
+      fn,
+      argument: 'layer',
+      expected: 'must name a node of the graph (full name or short name)',
+      got: `'${ref}'`,
+      fix: `Use one of: ${candidateHint(index, needed)} (listLayers(model) lists them all).`,
+    });
   }
   const label = node.name === ref ? `'${ref}'` : `'${ref}' (node '${node.name}')`;
   if (!isValueNode(index, node)) {

@@ -113,7 +113,13 @@ function guarded<T>(fn: string, where: string, run: () => T, fix: string): T {
         fix: `Run on the cpu or webgl backend (tf.setBackend('cpu')), or ${fix}`,
       });
     }
-    throw new UnsupportedError({ fn, argument: 'model', expected: 'must be a graph tfcam can run', got: `${where}, which failed in TensorFlow.js: "${quote(e)}"`, fix: `Check that model.execute runs on this input; if it does, ${fix}` });
+    throw new UnsupportedError({
+      fn,
+      argument: 'model',
+      expected: 'must be a graph tfcam can run',
+      got: `${where}, which failed in TensorFlow.js: "${quote(e)}"`,
+      fix: `Check that model.execute runs on this input; if it does, ${fix}`,
+    });
   }
 }
 
@@ -145,7 +151,17 @@ export function runBody(fn: string, program: HeadProgram, inputs: readonly tf.Te
   }
   if (fetch.length > 0) {
     const target = (topology.nodes[plan.target] as GraphNode).name;
-    const outs = guarded(fn, `the graph below node '${target}'`, () => executeList(model, feeds, fetch.map((r) => refName(topology, r))), 'choose another layer.');
+    const outs = guarded(
+      fn,
+      `the graph below node '${target}'`,
+      () =>
+        executeList(
+          model,
+          feeds,
+          fetch.map((r) => refName(topology, r)),
+        ),
+      'choose another layer.',
+    );
     fetch.forEach((r, i) => values.set(refKey(r), outs[i] as tf.Tensor));
   }
   return values;
@@ -183,7 +199,17 @@ function executeNode(fn: string, program: HeadProgram, step: HeadStep, values: R
     feeds[refName(topology, r)] = values.get(refKey(r)) as tf.Tensor;
   }
   const where = `node '${step.node.name}' (${step.node.op})`;
-  const outs = guarded(fn, where, () => executeList(model, feeds, step.outputs.map((k) => `${step.node.name}:${k}`)), `choose a layer above '${step.node.name}'.`);
+  const outs = guarded(
+    fn,
+    where,
+    () =>
+      executeList(
+        model,
+        feeds,
+        step.outputs.map((k) => `${step.node.name}:${k}`),
+      ),
+    `choose a layer above '${step.node.name}'.`,
+  );
   const all: tf.Tensor[] = [];
   step.outputs.forEach((k, i) => (all[k] = outs[i] as tf.Tensor));
   return all;
@@ -212,7 +238,12 @@ function replayHead(
     // The gradient pass takes a StopGradient's value from the body: a constant, so the gradient stops.
     if (ctx.mode === 'gradient' && stopped.has(i)) continue;
     const outs = step.replay
-      ? guarded(fn, `node '${step.node.name}' (${step.node.op})`, () => applyNode(step.node, nodeInputs(program, step.node, values), ctx), `choose a layer above '${step.node.name}'.`)
+      ? guarded(
+          fn,
+          `node '${step.node.name}' (${step.node.op})`,
+          () => applyNode(step.node, nodeInputs(program, step.node, values), ctx),
+          `choose a layer above '${step.node.name}'.`,
+        )
       : executeNode(fn, program, step, values);
     outs.forEach((o, k) => {
       if (o !== undefined) values.set(`${i}:${k}`, o);
@@ -305,21 +336,23 @@ export function runHead<S extends Record<string, tf.Tensor>>(
     const v = values.get(key);
     if (v === undefined) return;
     tappedActivation = keep(v);
-    values.set(key, tapGradient(v, (dy) => (tappedGradient = keep(dy))));
+    values.set(
+      key,
+      tapGradient(v, (dy) => (tappedGradient = keep(dy))),
+    );
   };
-  const hooked: NodeContext =
-    taps.some(beforeActivation)
-      ? {
-          ...ctx,
-          preActivation: (node, value) => {
-            let v = value;
-            taps.forEach((t, i) => {
-              if (t.node === node.index && beforeActivation(t)) v = capture(i, v);
-            });
-            return v;
-          },
-        }
-      : ctx;
+  const hooked: NodeContext = taps.some(beforeActivation)
+    ? {
+        ...ctx,
+        preActivation: (node, value) => {
+          let v = value;
+          taps.forEach((t, i) => {
+            if (t.node === node.index && beforeActivation(t)) v = capture(i, v);
+          });
+          return v;
+        },
+      }
+    : ctx;
   // An error in the forward part must not leave the tape's saved tensors behind: the forward function
   // catches it and returns a scalar of A, the engine runs its backward pass and frees what it saved,
   // and the error is rethrown once the engine is clean (as in the LayersModel runner).
@@ -368,7 +401,9 @@ export function runHead<S extends Record<string, tf.Tensor>>(
         ? {}
         : {
             taps: multi.map((m): Tapped | null =>
-              m.activation === null ? null : { activation: tf.clone(m.activation), gradient: m.gradient === null ? tf.zerosLike(m.activation) : tf.clone(m.gradient) },
+              m.activation === null
+                ? null
+                : { activation: tf.clone(m.activation), gradient: m.gradient === null ? tf.zerosLike(m.activation) : tf.clone(m.gradient) },
             ),
           }),
     };
@@ -382,15 +417,23 @@ export function runHead<S extends Record<string, tf.Tensor>>(
 
 /** A backward-pass failure as an {@link UnsupportedError} naming what tfcam knows. */
 function backwardError(fn: string, program: HeadProgram, e: unknown): UnsupportedError {
-  const executed = program.steps.filter((s) => !s.replay && program.plan.onPath[s.node.index]).map((s) => `'${s.node.name}' (${s.node.op})`);
+  const executed = program.steps
+    .filter((s) => !s.replay && program.plan.onPath[s.node.index])
+    .map((s) => `'${s.node.name}' (${s.node.op})`);
   const via = executed.length > 0 ? `; nodes run through model.execute on the gradient path: ${executed.slice(0, 6).join(', ')}` : '';
   const kernel = e instanceof Error ? /Kernel '([^']+)' not registered for backend '([^']+)'/.exec(e.message) : null;
   return new UnsupportedError({
     fn,
     argument: 'model',
-    expected: kernel !== null ? `must be differentiable with the kernels the '${kernel[2]}' backend provides` : 'must be differentiable above the layer',
+    expected:
+      kernel !== null
+        ? `must be differentiable with the kernels the '${kernel[2]}' backend provides`
+        : 'must be differentiable above the layer',
     got: `a backward pass that failed in TensorFlow.js ("${quote(e)}")${via}`,
-    fix: kernel !== null ? "Run on the cpu or webgl backend (tf.setBackend('cpu')), or choose a layer closer to the output." : 'Choose a layer closer to the output (listLayers(model) lists them).',
+    fix:
+      kernel !== null
+        ? "Run on the cpu or webgl backend (tf.setBackend('cpu')), or choose a layer closer to the output."
+        : 'Choose a layer closer to the output (listLayers(model) lists them).',
   });
 }
 
@@ -399,7 +442,13 @@ function backwardError(fn: string, program: HeadProgram, e: unknown): Unsupporte
  * `logits`): `model.execute` fed at A and the cut feeds (the model's fused kernels), or a replay
  * when the frontier holds two outputs of one node.
  */
-export function runHeadForward(fn: string, program: HeadProgram, frontier: ReadonlyMap<string, tf.Tensor>, ctx: NodeContext, logits: boolean): tf.Tensor {
+export function runHeadForward(
+  fn: string,
+  program: HeadProgram,
+  frontier: ReadonlyMap<string, tf.Tensor>,
+  ctx: NodeContext,
+  logits: boolean,
+): tf.Tensor {
   const { model, plan } = program;
   const { topology } = plan;
   const until = explainedRef(plan, logits);
@@ -412,5 +461,10 @@ export function runHeadForward(fn: string, program: HeadProgram, frontier: Reado
     feeds[refName(topology, r)] = frontier.get(refKey(r)) as tf.Tensor;
   }
   const target = (topology.nodes[plan.target] as GraphNode).name;
-  return guarded(fn, `the graph above node '${target}'`, () => executeList(model, feeds, [refName(topology, until)])[0] as tf.Tensor, 'choose another layer.');
+  return guarded(
+    fn,
+    `the graph above node '${target}'`,
+    () => executeList(model, feeds, [refName(topology, until)])[0] as tf.Tensor,
+    'choose another layer.',
+  );
 }

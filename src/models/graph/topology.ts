@@ -83,7 +83,8 @@ interface RawNode {
 
 function rawNodes(model: GraphModelLike): { nodes: RawNode[]; hasFunctions: boolean } {
   const artifacts = (model as unknown as { artifacts?: unknown }).artifacts;
-  const topology = artifacts !== null && typeof artifacts === 'object' ? (artifacts as { modelTopology?: unknown }).modelTopology : undefined;
+  const topology =
+    artifacts !== null && typeof artifacts === 'object' ? (artifacts as { modelTopology?: unknown }).modelTopology : undefined;
   const list = topology !== null && typeof topology === 'object' ? (topology as { node?: unknown }).node : undefined;
   if (!Array.isArray(list)) {
     throw new TopologyError('no GraphDef node list at model.artifacts.modelTopology.node');
@@ -177,7 +178,8 @@ export function readTopology(model: GraphModelLike): Topology {
   const dependsOnInput = new Array<boolean>(nodes.length).fill(false);
   const inputSet = new Set(inputs);
   for (const n of nodes) {
-    dependsOnInput[n.index] = inputSet.has(n.index) || n.op.startsWith('Placeholder') || n.inputs.some((r) => dependsOnInput[r.node] === true);
+    dependsOnInput[n.index] =
+      inputSet.has(n.index) || n.op.startsWith('Placeholder') || n.inputs.some((r) => dependsOnInput[r.node] === true);
   }
   return { nodes, byName, children, inputs, outputs, dependsOnInput, hasFunctions };
 }

@@ -290,7 +290,10 @@ const batchNormalization: Applier<'BatchNormalization'> = (layer, [x], ctx) => {
   const [factor, shift] =
     cache === undefined
       ? fold()
-      : [cache.get(variance, `batch-norm-factor:${eps}`, () => fold()[0], sources), cache.get(variance, `batch-norm-shift:${eps}`, () => fold()[1], sources)];
+      : [
+          cache.get(variance, `batch-norm-factor:${eps}`, () => fold()[0], sources),
+          cache.get(variance, `batch-norm-shift:${eps}`, () => fold()[1], sources),
+        ];
   const y = tf.add(tf.mul(x, bc(factor)), bc(shift));
   if (ctx.preActivation === undefined) return y;
   // The tap sees channels-last values.

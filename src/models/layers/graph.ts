@@ -83,12 +83,7 @@ export function flattenModel(model: ContainerLike): FlatGraph {
   let topLevel: Map<number, number> | null = null;
 
   /** Expands `container` with its inputs bound to `boundInputs`; returns its output value ids. */
-  const expand = (
-    container: ContainerLike,
-    boundInputs: readonly number[],
-    prefix: string,
-    depth: number,
-  ): number[] => {
+  const expand = (container: ContainerLike, boundInputs: readonly number[], prefix: string, depth: number): number[] => {
     if (depth > 64) throw new GraphStructureError('models are nested more than 64 deep');
     const memo = new Map<number, number>();
     topLevel ??= memo;
@@ -107,14 +102,10 @@ export function flattenModel(model: ContainerLike): FlatGraph {
       const push = (st: SymbolicTensorLike): void => {
         const node = st.sourceLayer.inboundNodes[st.nodeIndex];
         if (node === undefined) {
-          throw new GraphStructureError(
-            `tensor '${st.name}' has no producing node in layer '${st.sourceLayer.name}'`,
-          );
+          throw new GraphStructureError(`tensor '${st.name}' has no producing node in layer '${st.sourceLayer.name}'`);
         }
         if (st.sourceLayer.getClassName() === 'InputLayer') {
-          throw new GraphStructureError(
-            `input '${st.name}' is not an input of '${container.name}' (graph disconnected)`,
-          );
+          throw new GraphStructureError(`input '${st.name}' is not an input of '${container.name}' (graph disconnected)`);
         }
         stack.push({ st, node, next: 0 });
       };

@@ -83,7 +83,18 @@ export type LayerWith<K extends keyof KerasFields> = LayerLike & { readonly [P i
 export const LAYER_FIELDS = {
   Conv2D: ['kernel', 'bias', 'useBias', 'strides', 'padding', 'dilationRate', 'dataFormat', 'activation', 'rank'],
   DepthwiseConv2D: ['depthwiseKernel', 'bias', 'useBias', 'strides', 'padding', 'dataFormat', 'activation'],
-  SeparableConv2D: ['depthwiseKernel', 'pointwiseKernel', 'bias', 'useBias', 'strides', 'padding', 'dilationRate', 'dataFormat', 'activation', 'rank'],
+  SeparableConv2D: [
+    'depthwiseKernel',
+    'pointwiseKernel',
+    'bias',
+    'useBias',
+    'strides',
+    'padding',
+    'dilationRate',
+    'dataFormat',
+    'activation',
+    'rank',
+  ],
   Dense: ['kernel', 'bias', 'useBias', 'activation'],
   BatchNormalization: ['movingMean', 'movingVariance', 'gamma', 'beta', 'scale', 'center', 'epsilon', 'axis'],
   AveragePooling2D: ['poolSize', 'strides', 'padding', 'dataFormat'],
@@ -123,10 +134,7 @@ export function isLayer(x: unknown): x is LayerLike {
   if (x === null || typeof x !== 'object') return false;
   const l = x as { name?: unknown; getClassName?: unknown; inboundNodes?: unknown; apply?: unknown };
   return (
-    typeof l.name === 'string' &&
-    typeof l.getClassName === 'function' &&
-    Array.isArray(l.inboundNodes) &&
-    typeof l.apply === 'function'
+    typeof l.name === 'string' && typeof l.getClassName === 'function' && Array.isArray(l.inboundNodes) && typeof l.apply === 'function'
   );
 }
 

@@ -10,7 +10,18 @@ import type * as tf from '@tensorflow/tfjs-core';
 import { ModelError } from '../../errors.js';
 import { capabilities } from '../../core/capabilities.js';
 import { repeatRow } from '../../core/tensor.js';
-import type { BiasLayer, Cut, ExplainableModel, HeadOptions, HeadResult, LayerInfo, ResolvedLayer, ScoreFn, Split, TensorInfo } from '../explainable.js';
+import type {
+  BiasLayer,
+  Cut,
+  ExplainableModel,
+  HeadOptions,
+  HeadResult,
+  LayerInfo,
+  ResolvedLayer,
+  ScoreFn,
+  Split,
+  TensorInfo,
+} from '../explainable.js';
 import type { ApplyContext } from './applier.js';
 import { biasOfStep, guidedRuleApplies, squashingOf } from './applier.js';
 import type { FlatGraph } from './graph.js';
@@ -48,7 +59,6 @@ class LayersCut implements Cut {
     return new LayersCut(this.plan, values);
   }
 }
-
 
 class LayersSplit implements Split {
   readonly guidedRuleAbove: boolean;

@@ -41,8 +41,7 @@ export function makePlan(graph: FlatGraph, targetValue: number, outputIndex: num
   const target = producer >= 0 ? (graph.steps[producer] as Step) : null;
   const needed = ancestorsOf(graph, [outputValue]);
   const downstream = descendantsOf(graph, targetValue);
-  const connected =
-    targetValue === outputValue || graph.steps.some((s) => needed[s.index] && downstream[s.index]);
+  const connected = targetValue === outputValue || graph.steps.some((s) => needed[s.index] && downstream[s.index]);
   if (!connected) return null;
 
   const head = graph.steps.filter((s) => needed[s.index] && downstream[s.index]);

@@ -121,7 +121,15 @@ export function resolveLayer(
       if (s === undefined || !needed[i]) continue;
       const shape = s.outputShapes[0] ?? [];
       if (isSpatial(shape) && spatialSize(shape) > 1 && (s.layer as LayerWith<'dataFormat'>).dataFormat !== 'channelsFirst') {
-        return pick(fn, model, graph, [{ value: s.outputs[0] as number, path: s.path, shape, layer: s.layer, order: i }], node, s.path, needed);
+        return pick(
+          fn,
+          model,
+          graph,
+          [{ value: s.outputs[0] as number, path: s.path, shape, layer: s.layer, order: i }],
+          node,
+          s.path,
+          needed,
+        );
       }
     }
     throw new LayerError({

@@ -157,9 +157,12 @@ export function runHead<S extends Record<string, tf.Tensor>>(
     const t = tap === undefined ? undefined : values.get(tap);
     if (t === undefined || tappedActivation !== null) return;
     tappedActivation = keep(t);
-    values.set(tap as number, tapGradient(t, (dy) => {
-      tappedGradient = keep(dy);
-    }));
+    values.set(
+      tap as number,
+      tapGradient(t, (dy) => {
+        tappedGradient = keep(dy);
+      }),
+    );
   };
   // Several taps: a slot per request; value taps wrap the value when it appears, pre-activation
   // taps get the applier's hook for their step.
@@ -242,7 +245,11 @@ export function runHead<S extends Record<string, tf.Tensor>>(
       taps:
         taps === undefined
           ? undefined
-          : slots.map((e) => (e.activation === null ? null : { activation: tf.clone(e.activation), gradient: e.gradient === null ? tf.zerosLike(e.activation) : tf.clone(e.gradient) })),
+          : slots.map((e) =>
+              e.activation === null
+                ? null
+                : { activation: tf.clone(e.activation), gradient: e.gradient === null ? tf.zerosLike(e.activation) : tf.clone(e.gradient) },
+            ),
     };
   } catch (e) {
     if (failure === null) releaseTapeAfterBackwardError();
@@ -283,7 +290,9 @@ export function runHeadForward(plan: Plan, frontier: ReadonlyMap<number, tf.Tens
     for (const step of plan.head) {
       const args = step.inputs.map((v) => values.get(v) as tf.Tensor);
       const viaApplier = step === ctx.stripActivationOf || FORWARD_VIA_APPLIER.has(step.layer.getClassName());
-      const outs = guarded(ctx.fn ?? 'tfcam', step, () => tf.tidy(() => (viaApplier ? applyStep(step, args, ctx) : applyStock(step, args))));
+      const outs = guarded(ctx.fn ?? 'tfcam', step, () =>
+        tf.tidy(() => (viaApplier ? applyStep(step, args, ctx) : applyStock(step, args))),
+      );
       step.outputs.forEach((v, k) => values.set(v, outs[k] as tf.Tensor));
     }
     return values.get(plan.outputValue) as tf.Tensor;
