@@ -171,7 +171,7 @@ function applyWasmPaths(module: unknown, paths: string | Readonly<Record<string,
  */
 export async function useBackend(name: BackendName | 'node', options: UseBackendOptions = {}): Promise<BackendName> {
   const wanted = (name === 'node' ? 'tensorflow' : name) as BackendName;
-  if (typeof name !== 'string' || !Object.prototype.hasOwnProperty.call(BACKEND_PACKAGES, wanted)) {
+  if (typeof name !== 'string' || !Object.hasOwn(BACKEND_PACKAGES, wanted)) {
     fail(
       typeof name === 'string' ? `'${name}'` : typeof name,
       `must be one of ${NAMES.map((n) => `'${n}'`).join(', ')} (or 'node')`,

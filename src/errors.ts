@@ -63,7 +63,7 @@ export class TfcamError extends Error {
    * @param details - the parts the message is assembled from
    */
   constructor(code: TfcamErrorCode, details: TfcamErrorDetails) {
-    super(`${details.fn}: '${details.argument}' ${details.expected}, but got ${details.got}.` + (details.fix ? ` ${details.fix}` : ''));
+    super(`${details.fn}: '${details.argument}' ${details.expected}, but got ${details.got}.${details.fix ? ` ${details.fix}` : ''}`);
     this.name = new.target.name;
     this.code = code;
     this.fn = details.fn;

@@ -80,7 +80,8 @@ function recalibrateBatchNorm(model: tfl.LayersModel, data: ShapesData): void {
       tf.dispose([sum, sumSq]);
       sum = s;
       sumSq = q;
-      count += n * ((layers[i - 1]?.outputShape as number[])[1] as number) * ((layers[i - 1]?.outputShape as number[])[2] as number);
+      const shape = (layers[i - 1] as (typeof layers)[number]).outputShape as number[];
+      count += n * (shape[1] as number) * (shape[2] as number);
     }
     const [gamma, beta] = layer.getWeights();
     const stats = tf.tidy(() => {

@@ -148,7 +148,7 @@ async function shapes(): Promise<void> {
     const between = cands.filter((n) => anc.has(n) && ancestors(nodes, n).has(last) && n !== last);
     const byName = new Map(nodes.map((n) => [n.name, n]));
     const out = byName.get(outsN[0] as string) as GraphNodeDef;
-    const beforeOut = out.op === 'Identity' ? byName.get((out.input?.[0] as string).split(':')[0] as string) : out;
+    const beforeOut = out.op === 'Identity' ? byName.get(((out.input ?? [])[0] as string).split(':')[0] as string) : out;
     const act = beforeOut?.op ?? '?';
     const pre = act === 'Softmax' || act === 'Sigmoid' ? (beforeOut?.input?.[0] as string) : undefined;
     console.log(
@@ -465,7 +465,12 @@ async function leaks(): Promise<void> {
       // The leak is the tape's saved tensors (kept clones, engine.js:566), disposed only on success (engine.js:887-896).
       const state = (tf.engine() as unknown as { state: { activeTape: Array<{ saved: tf.Tensor[] }> | null } }).state;
       let saved = 0;
-      for (const node of state.activeTape ?? []) for (const t of node.saved) saved++, t.dispose();
+      for (const node of state.activeTape ?? []) {
+        for (const t of node.saved) {
+          saved++;
+          t.dispose();
+        }
+      }
       state.activeTape = null;
       console.log(
         `- failed tf.grad (${wrap}): "${(e as Error).message.split('\n')[0]?.slice(0, 90)}": leaked ${leaked} tensors, ${tf.memory().numBytes - bytes0 > 0 ? '' : ''}${leaked > 0 ? `of which ${saved} tape-saved; after disposing those: ${tf.memory().numTensors - b0}` : ''}`,

@@ -105,7 +105,7 @@ export function parseOptions<S extends Schema>(schema: S, options: unknown, ctx:
   }
   const given = (options ?? {}) as Record<string, unknown>;
   for (const key of Object.keys(given)) {
-    if (Object.prototype.hasOwnProperty.call(schema, key)) continue;
+    if (Object.hasOwn(schema, key)) continue;
     const near = known.map((k) => [k, distance(key.toLowerCase(), k.toLowerCase())] as const).sort((a, b) => a[1] - b[1])[0];
     const hint = near !== undefined && near[1] <= 3 ? `Did you mean '${near[0]}'? ` : '';
     throw new OptionError({

@@ -501,7 +501,10 @@ export function sanityCheck<I, O extends object>(
     let opts = baseOptions;
     try {
       original = tf.keep(flattenMaps(first.heatmap));
-      if (keepMaps) kept.push((result.heatmap = tf.keep(tf.clone(first.heatmap))));
+      if (keepMaps) {
+        result.heatmap = tf.keep(tf.clone(first.heatmap));
+        kept.push(result.heatmap);
+      }
       if (pinTarget && baseOptions['target'] === undefined && isTensor(first.classIndex)) {
         const classes = Array.from(first.classIndex.dataSync());
         if (classes.every((c) => c >= 0)) {

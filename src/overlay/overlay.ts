@@ -87,7 +87,7 @@ function checkColormap(fn: string, argument: string, value: unknown): CheckedCol
     throw new OptionError({ fn, argument, expected, got, fix });
   };
   if (typeof value === 'string') {
-    if (Object.prototype.hasOwnProperty.call(COLORMAPS, value)) return COLORMAPS[value as ColormapName];
+    if (Object.hasOwn(COLORMAPS, value)) return COLORMAPS[value as ColormapName];
     const lower = value.toLowerCase().replace(/^colormap_/, '');
     const near = COLORMAP_NAMES.find((n) => n === lower);
     return fail(describeValue(value), near !== undefined ? `Did you mean '${near}'? Names are lower case.` : `Use one of ${names}.`);

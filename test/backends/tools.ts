@@ -32,7 +32,7 @@ const engine = (): EngineInternals => tf.engine() as unknown as EngineInternals;
  */
 export async function traceKernels<T>(f: () => T | Promise<T>): Promise<{ value: T; kernels: Set<string> }> {
   const e = engine();
-  const own = Object.prototype.hasOwnProperty.call(e, 'runKernelFunc');
+  const own = Object.hasOwn(e, 'runKernelFunc');
   const original = e.runKernelFunc;
   const kernels = new Set<string>();
   e.runKernelFunc = function (this: EngineInternals, params: KernelParams) {
@@ -71,7 +71,7 @@ export async function recordReads<T>(f: () => T | Promise<T>): Promise<{ value: 
     for (const method of ['readSync', 'read'] as const) {
       const original = target[method];
       if (typeof original !== 'function') continue;
-      const own = Object.prototype.hasOwnProperty.call(target, method);
+      const own = Object.hasOwn(target, method);
       target[method] = function (this: unknown, ...args: unknown[]) {
         reads.push({ method: `${label}.${method}`, stack: new Error().stack ?? '' });
         return (original as (...a: unknown[]) => unknown).apply(this, args);

@@ -23,10 +23,13 @@ function tinyClassifier(): tfl.LayersModel {
 }
 
 /** Dropout draws its masks from Math.random during fit: both runs get the same seeded stream. */
-async function fit(model: tfl.LayersModel, xs: tf.Tensor, ys: tf.Tensor, callbacks: object[]): Promise<void> {
+async function train(model: tfl.LayersModel, xs: tf.Tensor, ys: tf.Tensor, callbacks: object[]): Promise<void> {
   const original = Math.random;
   let seed = 1;
-  Math.random = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+  Math.random = () => {
+    seed = (seed * 16807) % 2147483647;
+    return seed / 2147483647;
+  };
   try {
     await model.fit(xs, ys, { epochs: 4, batchSize: 4, shuffle: false, callbacks, verbose: 0 });
   } finally {
@@ -46,7 +49,7 @@ describe('gradCamCallback', () => {
       const sample = image(2, 12, 3, 32);
 
       const plain = tinyClassifier();
-      await fit(plain, xs, ys, []);
+      await train(plain, xs, ys, []);
 
       const watched = tinyClassifier();
       const seen: Array<{ epoch: number; shape: number[]; maps: Float32Array; layer: string }> = [];
@@ -61,7 +64,7 @@ describe('gradCamCallback', () => {
         },
       });
       const before = tf.memory().numTensors;
-      await fit(watched, xs, ys, [callback]);
+      await train(watched, xs, ys, [callback]);
       // Called after epochs 2 and 4 (0-based 1 and 3), with its own result each time.
       expect(seen.map((s) => s.epoch)).toEqual([1, 3]);
       expect(seen[0]?.shape).toEqual([2, 12, 12]);

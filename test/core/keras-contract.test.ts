@@ -4,7 +4,7 @@
  * on the real class of the installed tfjs-layers. A release that renames or retypes one fails here,
  * instead of tfcam silently falling back to the stock layer (and its slow or wrong gradient).
  */
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { describe, expect, it } from 'vitest';
 import type { KerasFields, ReplayedClass } from '../../src/models/layers/keras-types.js';

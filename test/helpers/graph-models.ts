@@ -229,7 +229,13 @@ export function cutFeeds(nodes: readonly GraphNodeDef[], node: string, outputs: 
   // Descendants of `node` (including it).
   const desc = new Set<string>([node]);
   const stack = [node];
-  while (stack.length > 0) for (const c of children.get(stack.pop() as string) ?? []) if (!desc.has(c)) desc.add(c), stack.push(c);
+  while (stack.length > 0) {
+    for (const c of children.get(stack.pop() as string) ?? []) {
+      if (desc.has(c)) continue;
+      desc.add(c);
+      stack.push(c);
+    }
+  }
   // Nodes whose value depends on a Placeholder.
   const dependsOnInput = new Map<string, boolean>();
   const dep = (name: string): boolean => {

@@ -115,7 +115,15 @@ describe.each(METRIC_FILES)('metrics on %s', (file) => {
     const all = tf.tensor4d(oracleInputs(f.model).data);
     const x = tf.slice(all, [f.input_index], [1]) as tf.Tensor4D;
     const cam = tf.tensor3d([f.cam]);
-    return { model, x, cam, free: () => (tf.dispose([all, x, cam]), model.dispose()) };
+    return {
+      model,
+      x,
+      cam,
+      free: () => {
+        tf.dispose([all, x, cam]);
+        model.dispose();
+      },
+    };
   };
   const softmaxTarget = { target: f.class_index, softmax: true, logits: true } as const;
   const logitTarget = { target: f.class_index, softmax: false, logits: true } as const;

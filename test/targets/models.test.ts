@@ -277,7 +277,9 @@ describe('boxScoreTarget on a grid detector (decode function)', () => {
         return inter / (area(r.box) + area(b) - inter);
       });
       let j = 0;
-      ious.forEach((v, i) => (v > (ious[j] as number) ? (j = i) : undefined));
+      ious.forEach((v, i) => {
+        if (v > (ious[j] as number)) j = i;
+      });
       if ((ious[j] as number) > thr && labels[j] === r.label) total += (ious[j] as number) + (scores[j] as number);
     }
     return total;

@@ -164,7 +164,7 @@ export class GraphExplainable implements ExplainableModel {
       return { name: t.name, shape: (r.output === 0 ? shapes[r.node] : null) ?? [] };
     });
     const i = this.inputs.findIndex((t) => t.shape.length === 4);
-    this.imageInput = i < 0 ? 0 : i;
+    this.imageInput = Math.max(i, 0);
   }
 
   outputSquashing(outputIndex: number): 'softmax' | 'sigmoid' | null {

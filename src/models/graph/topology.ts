@@ -103,7 +103,8 @@ function rawNodes(model: GraphModelLike): { nodes: RawNode[]; hasFunctions: bool
     return { name: r.name, op: r.op, input: input as string[], attr: attr as Record<string, AttrValue> };
   });
   const library = (topology as { library?: { function?: unknown } }).library;
-  const hasFunctions = Array.isArray(library?.function) && (library?.function as unknown[]).length > 0;
+  const functions = library?.function;
+  const hasFunctions = Array.isArray(functions) && functions.length > 0;
   return { nodes, hasFunctions };
 }
 

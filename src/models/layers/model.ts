@@ -117,7 +117,7 @@ export class LayersExplainable implements ExplainableModel {
     this.inputs = model.inputs.map(infoOf);
     this.outputs = model.outputs.map(infoOf);
     const i = this.inputs.findIndex((t) => t.shape.length === 4);
-    this.imageInput = i < 0 ? 0 : i;
+    this.imageInput = Math.max(i, 0);
   }
 
   outputSquashing(outputIndex: number): 'softmax' | 'sigmoid' | null {
