@@ -54,6 +54,24 @@ export interface ReadCall {
 }
 
 /**
+ * Whether the data behind `dataId` already lives in host memory on a GPU backend, where reading it
+ * downloads nothing: webgl runs small ops on the CPU when their inputs were never uploaded
+ * (`WEBGL_CPU_FORWARD`), and its gather kernel then reads its indices with `readSync`.
+ */
+function hostResident(dataId: unknown): boolean {
+  if (typeof dataId !== 'object' || dataId === null) return false;
+  for (const backend of Object.values(engine().registry)) {
+    const texData = (backend as { texData?: { has(id: object): boolean; get(id: object): { values?: unknown; texture?: unknown } } })
+      .texData;
+    if (texData?.has(dataId) === true) {
+      const d = texData.get(dataId);
+      return d.values != null && d.texture == null;
+    }
+  }
+  return false;
+}
+
+/**
  * Counts every device-to-host read while `f` runs (and, when it is async, until it settles):
  * `readSync` and `read` of the engine and of every initialised backend instance (the active one, and
  * any other a tensor could live on).
@@ -73,7 +91,7 @@ export async function recordReads<T>(f: () => T | Promise<T>): Promise<{ value: 
       if (typeof original !== 'function') continue;
       const own = Object.hasOwn(target, method);
       target[method] = function (this: unknown, ...args: unknown[]) {
-        reads.push({ method: `${label}.${method}`, stack: new Error().stack ?? '' });
+        if (!hostResident(args[0])) reads.push({ method: `${label}.${method}`, stack: new Error().stack ?? '' });
         return (original as (...a: unknown[]) => unknown).apply(this, args);
       };
       restores.push(() => {

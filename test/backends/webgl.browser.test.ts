@@ -38,7 +38,8 @@ describe('webgl: no device-to-host reads (readSync / read) during any call', () 
     return subject === undefined ? [] : [[`${c.name ?? c.fn} on ${subject}`, c, subject] as const];
   });
   it('sees a dataSync() (self-check of the read recorder)', async () => {
-    const t = tf.add(tf.ones([2]), 1);
+    // Large enough to run on the GPU (webgl keeps small ops on host data on the CPU, which reads nothing).
+    const t = tf.add(tf.ones([1024]), 1);
     const { reads } = await recordReads(() => t.dataSync());
     t.dispose();
     expect(reads.map((r) => r.method)).toContain('backend webgl.readSync');
