@@ -110,28 +110,31 @@ const hostScalar = (inputs: NodeInputs, i: number): number => (inputs.host(i) as
 // Activations
 
 /** The activation of a fused op (`fused_ops[1]`, lowercased), '' for none. */
-function fusedActivation(node: GraphNode): string {
+function fusedActivation(node: GraphNode): FusedActivation {
   const ops = attrStrings(node, 'fused_ops', []).map((s) => s.toLowerCase());
-  if (ops[0] === 'biasadd') return ops[1] ?? '';
+  // A node reaches here only when supportsFused accepted it: its activation is one of FUSED_ACTIVATIONS.
+  if (ops[0] === 'biasadd') return (ops[1] ?? '') as FusedActivation;
   return ops[0] === 'prelu' ? 'prelu' : '';
 }
 
-const FUSED_ACTIVATIONS = new Set(['', 'relu', 'relu6', 'elu', 'leakyrelu', 'prelu', 'sigmoid']);
+/** The `fused_ops` activations tfcam replays ('' for none), lowercased. */
+const FUSED_ACTIVATIONS = new Set(['', 'relu', 'relu6', 'elu', 'leakyrelu', 'prelu', 'sigmoid'] as const);
+type FusedActivation = typeof FUSED_ACTIVATIONS extends Set<infer A> ? A : never;
 
 /** Whether a fused op's `fused_ops` are ones tfcam replays: `[]`, `[BiasAdd(, act)]`, `[Prelu]`. */
 function supportsFused(node: GraphNode): boolean {
   const ops = attrStrings(node, 'fused_ops', []).map((s) => s.toLowerCase());
   if (ops.length === 0) return true;
   if (ops[0] === 'prelu') return ops.length === 1;
-  return ops[0] === 'biasadd' && ops.length <= 2 && FUSED_ACTIVATIONS.has(ops[1] ?? '');
+  return ops[0] === 'biasadd' && ops.length <= 2 && (FUSED_ACTIVATIONS as ReadonlySet<string>).has(ops[1] ?? '');
 }
 
 /** The tfjs fused-op activation of a `fused_ops` activation. */
-function fusedKind(act: string): 'linear' | 'relu' | 'relu6' | 'elu' | 'leakyrelu' | 'prelu' | 'sigmoid' {
-  return (act === '' ? 'linear' : act) as 'linear' | 'relu' | 'relu6' | 'elu' | 'leakyrelu' | 'prelu' | 'sigmoid';
+function fusedKind(act: FusedActivation): 'linear' | Exclude<FusedActivation, ''> {
+  return act === '' ? 'linear' : act;
 }
 
-function activate(kind: string, y: tf.Tensor, ctx: NodeContext, prelu: tf.Tensor | undefined, leakyAlpha: number): tf.Tensor {
+function activate(kind: FusedActivation, y: tf.Tensor, ctx: NodeContext, prelu: tf.Tensor | undefined, leakyAlpha: number): tf.Tensor {
   switch (kind) {
     case '':
       return y;
@@ -147,8 +150,10 @@ function activate(kind: string, y: tf.Tensor, ctx: NodeContext, prelu: tf.Tensor
       return tf.prelu(y, prelu as tf.Tensor);
     case 'sigmoid':
       return tf.sigmoid(y);
-    default:
-      throw new Error(`unsupported fused activation '${kind}'`);
+    default: {
+      const none: never = kind; // every FusedActivation is handled above
+      return none;
+    }
   }
 }
 

@@ -251,7 +251,16 @@ function replayHead(
     onValue(i, values);
   }
   const out = values.get(refKey(until));
-  if (out === undefined) throw new Error(`tfcam: the head did not produce node ${refName(plan.topology, until)}`);
+  if (out === undefined) {
+    // The plan orders every node the output depends on before it: only a graph tfcam misread gets here.
+    throw new UnsupportedError({
+      fn,
+      argument: 'model',
+      expected: 'must be a graph whose output depends only on nodes tfcam can order',
+      got: `a head that did not produce node '${refName(plan.topology, until)}'`,
+      fix: 'Choose another layer, and report the model at https://github.com/tfcam/tfcam/issues.',
+    });
+  }
   return out;
 }
 
