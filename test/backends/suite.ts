@@ -25,6 +25,7 @@ import {
   applyColormap,
   combineChannels,
   createCam,
+  createExplainer,
   deprocessGradients,
   gradCam,
   gradCamCallback,
@@ -359,6 +360,40 @@ export const CASES: readonly Case[] = [
         .join(';'),
     }),
     subjects: ['dag', 'graphResidual'],
+  },
+  {
+    fn: 'createExplainer',
+    name: "createExplainer (gradCam at 'bn', second call: prepared kernels reused; scoreCam)",
+    run: (s) => {
+      const explainer = createExplainer(s.model, { layer: 'bn' });
+      try {
+        tf.dispose(explainer.gradCam(s.input));
+        const { heatmap, output, score, classIndex } = explainer.gradCam(s.input);
+        const scored = explainer.scoreCam(s.input, { target: 1 });
+        const result = { heatmap, output, score, classIndex, scoreCamHeatmap: scored.heatmap };
+        tf.dispose([scored.output, scored.score, scored.classIndex]);
+        return result;
+      } finally {
+        explainer.dispose();
+      }
+    },
+    subjects: ['dag'],
+  },
+  {
+    fn: 'createExplainer',
+    name: 'createExplainer (tf.GraphModel, node inside a residual branch, second call)',
+    reads: true,
+    run: (s) => {
+      const explainer = createExplainer(s.model, { layer: 'expanded_conv_1/depthwise' });
+      try {
+        tf.dispose(explainer.gradCam(s.input));
+        const { heatmap, output, score, classIndex } = explainer.gradCam(s.input);
+        return { heatmap, output, score, classIndex };
+      } finally {
+        explainer.dispose();
+      }
+    },
+    subjects: ['graphResidual'],
   },
   // tf.GraphModels. `reads`: tfjs' graph executor reads its number parameters (axes, shapes) from
   // small constants on every execute, and tfcam reads the same constants once per model to plan.
