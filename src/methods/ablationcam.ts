@@ -26,7 +26,7 @@ const ABLATION_OFFSET = 1e7;
  * reproduces that. Cost: only the layers above the target are re-run, on `B x C` ablated copies of
  * the activations, in batches of `batchSize` (`onProgress` reports them); no gradients.
  *
- * @param model - any `tf.LayersModel`; never modified
+ * @param model - a `tf.LayersModel` or a `tf.GraphModel` ({@link CamModel}); never modified
  * @param input - `[H,W,C]`, `[B,H,W,C]`, or one tensor per model input; not disposed
  * @param options - {@link AblationCamOptions}
  * @returns `{ heatmap, classIndex, score, layer }` as {@link gradCam}; the caller owns the tensors

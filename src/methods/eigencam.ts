@@ -17,7 +17,7 @@ import { principalProjection } from '../core/projection.js';
  * {@link principalProjection}); tested against pytorch-grad-cam after aligning signs. tfjs has no
  * SVD: the component comes from repeated squaring of the Gram matrix (no values read back).
  *
- * @param model - any `tf.LayersModel`; never modified
+ * @param model - a `tf.LayersModel` or a `tf.GraphModel` ({@link CamModel}); never modified
  * @param input - `[H,W,C]`, `[B,H,W,C]`, or one tensor per model input; not disposed
  * @param options - {@link CamOptions}
  * @returns `{ heatmap, classIndex, score, layer }` as {@link gradCam}; the caller owns the tensors
@@ -39,7 +39,7 @@ export const eigenCam = createCam({
  * class-specific element-wise products `G * A` instead of the activations, so the map is
  * class-discriminative like Grad-CAM but cleaner. Sign convention as {@link eigenCam}.
  *
- * @param model - any `tf.LayersModel`; never modified
+ * @param model - a `tf.LayersModel` or a `tf.GraphModel` ({@link CamModel}); never modified
  * @param input - `[H,W,C]`, `[B,H,W,C]`, or one tensor per model input; not disposed
  * @param options - {@link CamOptions}
  * @returns `{ heatmap, classIndex, score, layer }` as {@link gradCam}; the caller owns the tensors

@@ -23,7 +23,7 @@ export interface FemOptions extends CamOptions {
  * deviation, strict `>`, a constant channel gets weight 0. Like {@link eigenCam}, `target` only sets
  * the reported class and score. Cost: one forward pass, no gradients.
  *
- * @param model - any `tf.LayersModel`; never modified
+ * @param model - a `tf.LayersModel` or a `tf.GraphModel` ({@link CamModel}); never modified
  * @param input - `[H,W,C]`, `[B,H,W,C]`, or one tensor per model input; not disposed
  * @param options - {@link FemOptions}
  * @returns `{ heatmap, classIndex, score, layer }` as {@link gradCam}; the caller owns the tensors

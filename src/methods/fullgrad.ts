@@ -53,7 +53,7 @@ function normalizeChannels(x: tf.Tensor4D): tf.Tensor4D {
  * jointly. `eigenSmooth` and `augSmooth` are not offered. Cost: one forward and one backward pass of
  * the whole model (nothing runs outside the tape), with every biased layer's gradient kept.
  *
- * @param model - a `tf.LayersModel` whose layers tfcam replays (see docs); never modified
+ * @param model - a `tf.LayersModel` or a `tf.GraphModel` ({@link CamModel}) whose biased layers tfcam replays; never modified
  * @param input - `[H,W,C]`, `[B,H,W,C]`, or one tensor per model input; not disposed
  * @param options - {@link FullGradOptions}
  * @returns `{ heatmap, classIndex, score, output, layer }` as {@link gradCam} (`layer` lists the biased

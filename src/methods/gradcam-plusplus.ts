@@ -30,7 +30,7 @@ export interface GradCamPlusPlusOptions extends CamOptions {
  * Numerics follow pytorch-grad-cam's `GradCAMPlusPlus` by default (tested against its outputs);
  * `variant: 'paper'` gives the renormalised alphas of the paper / tf-keras-vis.
  *
- * @param model - any `tf.LayersModel`; never modified
+ * @param model - a `tf.LayersModel` or a `tf.GraphModel` ({@link CamModel}); never modified
  * @param input - `[H,W,C]`, `[B,H,W,C]`, or one tensor per model input; not disposed
  * @param options - {@link GradCamPlusPlusOptions}
  * @returns `{ heatmap, classIndex, score, layer }` as {@link gradCam}; the caller owns the tensors

@@ -37,7 +37,7 @@ export interface GradCamOptions extends CamOptions {
  * Cost: one forward pass plus the backward pass of the layers above the target only. The layers
  * below the target run outside the gradient tape and are freed as they go.
  *
- * @param model - any `tf.LayersModel` (Sequential, functional, nested, multi-input/output); never modified
+ * @param model - a `tf.LayersModel` (Sequential, functional, nested, multi-input/output) or a `tf.GraphModel` ({@link CamModel}); never modified
  * @param input - `[H,W,C]` (one image), `[B,H,W,C]`, or an array with one tensor per model input.
  *   int32/bool inputs are cast to float32. Not disposed.
  * @param options - see {@link GradCamOptions} and {@link CamOptions}

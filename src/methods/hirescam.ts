@@ -14,7 +14,7 @@ import { createCam } from '../pipeline/cam.js';
  *
  * Numerics match pytorch-grad-cam's `HiResCAM` (tested against its outputs).
  *
- * @param model - any `tf.LayersModel`; never modified
+ * @param model - a `tf.LayersModel` or a `tf.GraphModel` ({@link CamModel}); never modified
  * @param input - `[H,W,C]`, `[B,H,W,C]`, or one tensor per model input; not disposed
  * @param options - {@link CamOptions}
  * @returns `{ heatmap, classIndex, score, layer }` as {@link gradCam}; the caller owns the tensors
@@ -37,7 +37,7 @@ export const hiResCam = createCam({
  *
  * Numerics match pytorch-grad-cam's `GradCAMElementWise` (tested against its outputs).
  *
- * @param model - any `tf.LayersModel`; never modified
+ * @param model - a `tf.LayersModel` or a `tf.GraphModel` ({@link CamModel}); never modified
  * @param input - `[H,W,C]`, `[B,H,W,C]`, or one tensor per model input; not disposed
  * @param options - {@link CamOptions}
  * @returns `{ heatmap, classIndex, score, layer }` as {@link gradCam}; the caller owns the tensors

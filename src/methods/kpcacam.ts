@@ -169,7 +169,7 @@ function kernelPrincipalComponent(k: tf.Tensor3D): tf.Tensor2D {
  * previous Ritz vector. Cost: an `N x N` kernel matrix per example, N = h*w pixels of the layer
  * (`N^2 C` flops and `4 N^2` bytes: 40 MB at 56x56), and 120 matrix-vector products with it.
  *
- * @param model - any `tf.LayersModel`; never modified
+ * @param model - a `tf.LayersModel` or a `tf.GraphModel` ({@link CamModel}); never modified
  * @param input - `[H,W,C]`, `[B,H,W,C]`, or one tensor per model input; not disposed
  * @param options - {@link KpcaCamOptions}
  * @returns `{ heatmap, classIndex, score, layer }` as {@link gradCam}; the caller owns the tensors

@@ -13,7 +13,7 @@ import { createCam } from '../pipeline/cam.js';
  *
  * Numerics match pytorch-grad-cam's `LayerCAM` (tested against its outputs).
  *
- * @param model - any `tf.LayersModel`; never modified
+ * @param model - a `tf.LayersModel` or a `tf.GraphModel` ({@link CamModel}); never modified
  * @param input - `[H,W,C]`, `[B,H,W,C]`, or one tensor per model input; not disposed
  * @param options - {@link CamOptions}
  * @returns `{ heatmap, classIndex, score, layer }` as {@link gradCam}; the caller owns the tensors

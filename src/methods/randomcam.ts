@@ -22,7 +22,7 @@ export interface RandomCamOptions extends CamOptions {
  * Same distribution as pytorch-grad-cam (which draws from numpy's global generator, so its maps
  * cannot be reproduced; here `seed` makes them reproducible). Gradient-free: one forward pass.
  *
- * @param model - any `tf.LayersModel`; never modified
+ * @param model - a `tf.LayersModel` or a `tf.GraphModel` ({@link CamModel}); never modified
  * @param input - `[H,W,C]`, `[B,H,W,C]`, or one tensor per model input; not disposed
  * @param options - {@link RandomCamOptions}
  * @returns `{ heatmap, classIndex, score, layer }` as {@link gradCam}; the caller owns the tensors

@@ -53,7 +53,7 @@ const SOFTMAX_OPTION: OptionSpec<'channels' | 'classes'> = {
  * no gradients. The masked images go through the whole model (the mask is on the input), so unlike
  * {@link ablationCam} the layers below the target are re-run too.
  *
- * @param model - any `tf.LayersModel`; never modified
+ * @param model - a `tf.LayersModel` or a `tf.GraphModel` ({@link CamModel}); never modified
  * @param input - `[H,W,C]`, `[B,H,W,C]`, or one tensor per model input (the first image input is
  *   masked; the others are kept); not disposed
  * @param options - {@link ScoreCamOptions}

@@ -21,7 +21,7 @@ import { createCam } from '../pipeline/cam.js';
  * channel, so the map equals {@link eigenGradCam}'s up to sign; they differ for spatial targets such
  * as {@link semanticSegmentationTarget}.
  *
- * @param model - any `tf.LayersModel`; never modified
+ * @param model - a `tf.LayersModel` or a `tf.GraphModel` ({@link CamModel}); never modified
  * @param input - `[H,W,C]`, `[B,H,W,C]`, or one tensor per model input; not disposed
  * @param options - {@link CamOptions}
  * @returns `{ heatmap, classIndex, score, layer }` as {@link gradCam}; the caller owns the tensors

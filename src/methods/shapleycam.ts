@@ -39,7 +39,7 @@ const STEP_DIVISORS = [1, 2, 4] as const;
  * Hessian ignores: prefer a target layer whose head has no ReLU (the default layer usually). Cost:
  * Grad-CAM's plus one backward pass of the head on 6 copies per example.
  *
- * @param model - any `tf.LayersModel`; never modified
+ * @param model - a `tf.LayersModel` or a `tf.GraphModel` ({@link CamModel}); never modified
  * @param input - `[H,W,C]`, `[B,H,W,C]`, or one tensor per model input; not disposed
  * @param options - {@link ShapleyCamOptions}
  * @returns `{ heatmap, classIndex, score, layer }` as {@link gradCam}; the caller owns the tensors
