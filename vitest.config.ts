@@ -1,13 +1,14 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import type { TestProjectInlineConfiguration } from 'vitest/config';
 import { configDefaults, defineConfig } from 'vitest/config';
 import { chromiumPath, chromiumProvider } from './test/setup/chromium.js';
 
 /**
- * Test projects (`npm test` runs them all):
- * - `cpu`, `wasm`: the whole suite in Node, once per backend. test/setup/backend.ts activates the
+ * Test projects (`npm test` runs them all; `npm run test:slow` runs SLOW_TESTS in `cpu` and `wasm`):
+ * - `cpu`, `wasm`: the whole suite but SLOW_TESTS in Node, once per backend. test/setup/backend.ts activates the
  *   backend named by TFCAM_BACKEND and asserts tf.getBackend() before every test.
  * - `node`: the whole suite on tfjs-node (backend 'tensorflow') when @tensorflow/tfjs-node can be
  *   loaded; otherwise only the cross-backend suite, reported as skipped with the reason.
@@ -18,7 +19,26 @@ import { chromiumPath, chromiumProvider } from './test/setup/chromium.js';
 
 const NODE_TESTS = ['test/**/*.test.ts'];
 const BROWSER_TESTS = ['test/**/*.browser.test.ts'];
-const NODE_EXCLUDE = [...configDefaults.exclude, ...BROWSER_TESTS];
+
+/**
+ * Slow tests, left out of `npm test` (a few minutes) and run by `npm run test:slow` (and by CI):
+ * the examples driven in Chromium and the demo, the packed package installed into consumers, memory
+ * peaks and 1000-call loops, finite differences through real graph models, and full-size
+ * InceptionV3/MobileNetV2 topologies. Each checks what no default test does; none is skipped in CI.
+ */
+const SLOW_TESTS = [
+  'test/examples/live-example.test.ts',
+  'test/examples/browser-example.test.ts',
+  'test/examples/graph-example.test.ts',
+  'test/examples/demo.test.ts',
+  'test/package/consumer.test.ts',
+  'test/core/reliability.test.ts',
+  'test/core/architectures.test.ts',
+  'test/graph/real-gradients.test.ts',
+];
+/** TFCAM_SLOW=only: the slow tests alone (npm run test:slow); unset: everything else (npm test). */
+const slowOnly = process.env['TFCAM_SLOW'] === 'only';
+const NODE_EXCLUDE = [...configDefaults.exclude, ...BROWSER_TESTS, ...(slowOnly ? [] : SLOW_TESTS)];
 
 /** Why tfjs-node cannot run here, or undefined when it can (checked in a child process: it is a native addon). */
 function tfjsNodeSkipReason(): string | undefined {
@@ -49,7 +69,7 @@ const nodeProject = (
   name: string,
   backend: string,
   env: Record<string, string> = {},
-  include = NODE_TESTS,
+  include = slowOnly ? SLOW_TESTS : NODE_TESTS,
 ): TestProjectInlineConfiguration => ({
   extends: true,
   test: {
@@ -120,8 +140,14 @@ function browserProject(): TestProjectInlineConfiguration {
 export default defineConfig({
   test: {
     globals: false,
+    // Two test files at a time even on a 2-core machine (vitest's default, cores - 1, runs one): the
+    // tfjs cpu and wasm backends are single-threaded, so two workers use both cores.
+    maxWorkers: Math.max(2, availableParallelism() - 1),
     testTimeout: 120_000,
     hookTimeout: 120_000,
-    projects: [nodeProject('cpu', 'cpu'), nodeProject('wasm', 'wasm'), tfjsNodeProject(), browserProject()],
+    // The slow tests run on cpu and wasm in Node (the examples run once, in the cpu project).
+    projects: slowOnly
+      ? [nodeProject('cpu', 'cpu'), nodeProject('wasm', 'wasm')]
+      : [nodeProject('cpu', 'cpu'), nodeProject('wasm', 'wasm'), tfjsNodeProject(), browserProject()],
   },
 });
