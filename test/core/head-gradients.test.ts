@@ -283,7 +283,19 @@ describe('audit: stock layers above the target', () => {
     ['LayerNormalization', () => chain(L.layerNormalization({}))],
   ];
 
-  it.each(cases)('%s: the finite-difference gradient, batch 2, 5x7', (_name, make) => {
+  // Activations a tfjs-layers release may lack (gelu came after 4.10, the lowest release tested).
+  const missing = (name: string): boolean => {
+    try {
+      L.activation({ activation: name as 'relu' });
+      return false;
+    } catch {
+      return true;
+    }
+  };
+  const lacking = cases.filter(([name]) => name.startsWith('Activation ') && missing(name.slice('Activation '.length)));
+  it.each(cases.filter((c) => !lacking.includes(c)))('%s: the finite-difference gradient, batch 2, 5x7', (_name, make) => {
     expectFiniteDifferences(probe(make(), { seed: 16 }));
   });
+  // Reported as skipped, with the reason, where this tfjs-layers lacks some.
+  for (const [name] of lacking) it.skip(`${name}: not in this tfjs-layers release`, () => {});
 });
