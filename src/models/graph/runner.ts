@@ -15,9 +15,10 @@
  * @module
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { unaryCustomGrad } from '../../core/gradops.js';
 import { TfcamError, UnsupportedError } from '../../errors.js';
-import type { HeadResult, Tapped } from '../explainable.js';
+import type { HeadResult } from '../explainable.js';
+import type { HeadTape, TapSlot } from '../head-tape.js';
+import { headPass, tapSlot } from '../head-tape.js';
 import type { NodeContext, NodeInputs } from './applier.js';
 import { FUSED_OPS, applyNode, replays } from './applier.js';
 import type { GraphPlan } from './plan.js';
@@ -264,32 +265,6 @@ function replayHead(
   return out;
 }
 
-/** Identity whose backward pass hands the upstream gradient to `record` (which must keep it). */
-function tapGradient(x: tf.Tensor, record: (dy: tf.Tensor) => void): tf.Tensor {
-  return unaryCustomGrad((input: tf.Tensor) => ({
-    value: tf.clone(input),
-    gradFunc: (dy: tf.Tensor) => {
-      record(dy);
-      return dy;
-    },
-  }))(x);
-}
-
-/**
- * Frees what a failed backward pass left on the tape (tfjs frees the tape's saved tensors only after
- * a successful backward pass), through the engine's state, only when it has the tfjs-core 4.x shape
- * and no outer gradient computation is running. The same rule as the LayersModel runner's
- * `releaseTapeAfterBackwardError` (src/models/layers/runner.ts), which is private to that module.
- */
-function releaseTapeAfterBackwardError(): void {
-  const state = (tf.engine() as unknown as { state?: { gradientDepth?: unknown; activeTape?: unknown } }).state;
-  if (state === undefined || state.gradientDepth !== 0 || !Array.isArray(state.activeTape)) return;
-  for (const node of state.activeTape as Array<{ saved?: unknown }>) {
-    if (Array.isArray(node.saved)) for (const s of node.saved as tf.Tensor[]) s.dispose();
-  }
-  state.activeTape = null;
-}
-
 /** A value of the head whose gradient a pass also returns (FullGrad: several, before activations). */
 export interface NodeTap {
   readonly node: number;
@@ -314,114 +289,51 @@ export function runHead<S extends Record<string, tf.Tensor>>(
   taps: readonly NodeTap[] = [],
 ): HeadResult<S> {
   const { plan } = program;
-  const a = frontier.get(refKey({ node: plan.target, output: 0 })) as tf.Tensor;
   const until = explainedRef(plan, logits);
-  const kept: tf.Tensor[] = [];
-  const keep = <T extends tf.Tensor>(x: T): T => {
-    const c = tf.keep(tf.clone(x));
-    kept.push(c);
-    return c;
-  };
-  let captured: { output: tf.Tensor; scores: tf.Tensor1D; extras: S } | null = null;
-  let tappedActivation: tf.Tensor | null = null;
-  let tappedGradient: tf.Tensor | null = null;
+  const tapped = tapSlot();
   // Several taps (FullGrad): values before a fused activation come from the applier's hook,
   // the others from the node's output.
-  const multi = taps.map(() => ({ activation: null as tf.Tensor | null, gradient: null as tf.Tensor | null }));
-  const capture = (i: number, v: tf.Tensor): tf.Tensor => {
-    const slot = multi[i] as { activation: tf.Tensor | null; gradient: tf.Tensor | null };
-    if (slot.activation !== null) return v;
-    slot.activation = keep(v);
-    return tapGradient(v, (dy) => (slot.gradient = keep(dy)));
-  };
-  const beforeActivation = (t: NodeTap): boolean => t.preActivation && FUSED_OPS.has((program.plan.topology.nodes[t.node] as GraphNode).op);
-  const onValue = (node: number, values: Map<string, tf.Tensor>): void => {
-    const key = `${node}:0`;
-    taps.forEach((t, i) => {
-      const v = values.get(key);
-      if (t.node === node && !beforeActivation(t) && v !== undefined) values.set(key, capture(i, v));
-    });
-    if (node !== tap || tappedActivation !== null) return;
-    const v = values.get(key);
-    if (v === undefined) return;
-    tappedActivation = keep(v);
-    values.set(
-      key,
-      tapGradient(v, (dy) => (tappedGradient = keep(dy))),
-    );
-  };
-  const hooked: NodeContext = taps.some(beforeActivation)
-    ? {
-        ...ctx,
-        preActivation: (node, value) => {
-          let v = value;
-          taps.forEach((t, i) => {
-            if (t.node === node.index && beforeActivation(t)) v = capture(i, v);
-          });
-          return v;
-        },
-      }
-    : ctx;
-  // An error in the forward part must not leave the tape's saved tensors behind: the forward function
-  // catches it and returns a scalar of A, the engine runs its backward pass and frees what it saved,
-  // and the error is rethrown once the engine is clean (as in the LayersModel runner).
-  let failure: { error: unknown } | null = null;
-  try {
-    let grads: Array<tf.Tensor | null>;
-    try {
-      grads = tf.engine().gradients(
-        () => {
-          try {
-            const output = replayHead(fn, program, frontier, hooked, until, onValue);
-            const { scores, extras } = score(output);
-            const keptExtras = {} as Record<string, tf.Tensor>;
-            for (const [k, v] of Object.entries(extras)) keptExtras[k] = keep(v);
-            captured = { output: keep(output), scores: keep(scores), extras: keptExtras as S };
-            return tf.sum(scores) as tf.Scalar;
-          } catch (e) {
-            failure = { error: e };
-            return tf.sum(tf.mul(a, 0)) as tf.Scalar;
-          }
-        },
-        [a],
-        undefined,
-        true,
-      ).grads;
-    } catch (e) {
-      if (e instanceof TfcamError) throw e;
-      throw backwardError(fn, program, e);
-    }
-    if (failure !== null) {
-      grads.forEach((g) => g?.dispose());
-      throw (failure as { error: unknown }).error;
-    }
-    const c = captured as unknown as { output: tf.Tensor; scores: tf.Tensor1D; extras: S };
-    const extras = {} as Record<string, tf.Tensor>;
-    for (const [k, v] of Object.entries(c.extras)) extras[k] = tf.clone(v);
-    const ta = tappedActivation as tf.Tensor | null;
-    const tg = tappedGradient as tf.Tensor | null;
-    return {
-      gradients: grads[0] ?? tf.zerosLike(a),
-      output: tf.clone(c.output),
-      scores: tf.clone(c.scores),
-      extras: extras as S,
-      tapped: ta === null || tg === null ? null : { activation: tf.clone(ta), gradient: tf.clone(tg) },
-      ...(taps.length === 0
-        ? {}
-        : {
-            taps: multi.map((m): Tapped | null =>
-              m.activation === null
-                ? null
-                : { activation: tf.clone(m.activation), gradient: m.gradient === null ? tf.zerosLike(m.activation) : tf.clone(m.gradient) },
-            ),
-          }),
+  const slots = taps.map(tapSlot);
+  const beforeActivation = (t: NodeTap): boolean => t.preActivation && FUSED_OPS.has((plan.topology.nodes[t.node] as GraphNode).op);
+  const replay = (tape: HeadTape): tf.Tensor => {
+    const onValue = (node: number, values: Map<string, tf.Tensor>): void => {
+      const key = `${node}:0`;
+      taps.forEach((t, i) => {
+        const v = values.get(key);
+        if (t.node === node && !beforeActivation(t) && v !== undefined) values.set(key, tape.tap(slots[i] as TapSlot, v));
+      });
+      const v = node === tap ? values.get(key) : undefined;
+      if (v !== undefined) values.set(key, tape.tap(tapped, v));
     };
-  } catch (e) {
-    if (failure === null) releaseTapeAfterBackwardError();
-    throw e;
-  } finally {
-    for (const k of kept) k.dispose();
-  }
+    const hooked: NodeContext = taps.some(beforeActivation)
+      ? {
+          ...ctx,
+          preActivation: (node, value) => {
+            let v = value;
+            taps.forEach((t, i) => {
+              if (t.node === node.index && beforeActivation(t)) v = tape.tap(slots[i] as TapSlot, v);
+            });
+            return v;
+          },
+        }
+      : ctx;
+    return replayHead(fn, program, frontier, hooked, until, onValue);
+  };
+  return headPass(
+    frontier.get(refKey({ node: plan.target, output: 0 })) as tf.Tensor,
+    replay,
+    score,
+    tapped,
+    taps.length === 0 ? undefined : slots,
+    (run) => {
+      try {
+        return run();
+      } catch (e) {
+        if (e instanceof TfcamError) throw e;
+        throw backwardError(fn, program, e);
+      }
+    },
+  );
 }
 
 /** A backward-pass failure as an {@link UnsupportedError} naming what tfcam knows. */

@@ -14,11 +14,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ApplyContext } from './applier.js';
 import { applyStep, applyStock } from './applier.js';
-import { unaryCustomGrad } from '../../core/gradops.js';
 import type { Step } from './graph.js';
 import type { Plan } from './plan.js';
 import { TfcamError, UnsupportedError } from '../../errors.js';
 import type { HeadResult } from '../explainable.js';
+import type { HeadTape, TapSlot } from '../head-tape.js';
+import { headPass, tapSlot } from '../head-tape.js';
 
 /** `[kernel, backend]` when `e` is tfjs' "Kernel 'X' not registered for backend 'Y'" error. */
 function missingKernel(e: unknown): [string, string] | null {
@@ -111,20 +112,6 @@ export interface RunnerTap {
 }
 
 /**
- * Identity whose backward pass hands the upstream gradient to `record` (which must keep it).
- */
-function tapGradient(x: tf.Tensor, record: (dy: tf.Tensor) => void): tf.Tensor {
-  const op = unaryCustomGrad((input: tf.Tensor) => ({
-    value: tf.clone(input),
-    gradFunc: (dy: tf.Tensor) => {
-      record(dy);
-      return dy;
-    },
-  }));
-  return op(x);
-}
-
-/**
  * Replays the head under the tape from A and returns dScore/dA with the scores.
  *
  * `score(output)` must return the per-example score vector and any extra tensors to carry out
@@ -143,137 +130,39 @@ export function runHead<S extends Record<string, tf.Tensor>>(
   taps?: readonly RunnerTap[],
 ): HeadResult<S> {
   const fn = ctx.fn ?? 'tfcam';
-  const a = frontier.get(plan.targetValue) as tf.Tensor;
-  const kept: tf.Tensor[] = [];
-  const keep = <T extends tf.Tensor>(t: T): T => {
-    const c = tf.keep(tf.clone(t));
-    kept.push(c);
-    return c;
-  };
-  let captured: { output: tf.Tensor; scores: tf.Tensor1D; extras: S } | null = null;
-  let tappedActivation: tf.Tensor | null = null;
-  let tappedGradient: tf.Tensor | null = null;
-  const tapIn = (values: Map<number, tf.Tensor>): void => {
-    const t = tap === undefined ? undefined : values.get(tap);
-    if (t === undefined || tappedActivation !== null) return;
-    tappedActivation = keep(t);
-    values.set(
-      tap as number,
-      tapGradient(t, (dy) => {
-        tappedGradient = keep(dy);
-      }),
-    );
-  };
+  const tapped = tapSlot();
   // Several taps: a slot per request; value taps wrap the value when it appears, pre-activation
   // taps get the applier's hook for their step.
-  const slots = (taps ?? []).map(() => ({ activation: null as tf.Tensor | null, gradient: null as tf.Tensor | null }));
-  const tapInto = (slot: number, t: tf.Tensor): tf.Tensor => {
-    const entry = slots[slot] as { activation: tf.Tensor | null; gradient: tf.Tensor | null };
-    if (entry.activation !== null) return t;
-    entry.activation = keep(t);
-    return tapGradient(t, (dy) => {
-      entry.gradient = keep(dy);
-    });
-  };
-  const valueTaps = (values: Map<number, tf.Tensor>): void => {
-    (taps ?? []).forEach((r, i) => {
-      const t = r.step === null ? values.get(r.value) : undefined;
-      if (t !== undefined && (slots[i] as { activation: tf.Tensor | null }).activation === null) values.set(r.value, tapInto(i, t));
-    });
-  };
-  const stepTaps = new Map<Step, number>();
-  (taps ?? []).forEach((r, i) => {
-    if (r.step !== null) stepTaps.set(r.step, i);
+  const slots = taps?.map(tapSlot);
+  const stepTaps = new Map<Step, TapSlot>();
+  taps?.forEach((r, i) => {
+    if (r.step !== null) stepTaps.set(r.step, slots?.[i] as TapSlot);
   });
-  const contextFor = (step: Step): ApplyContext => {
+  const contextOf = (tape: HeadTape, step: Step): ApplyContext => {
     const slot = stepTaps.get(step);
-    return slot === undefined ? ctx : { ...ctx, preActivation: (z) => tapInto(slot, z) };
+    return slot === undefined ? ctx : { ...ctx, preActivation: (z) => tape.tap(slot, z) };
   };
-  // An error in the forward part must not leave the tape's saved tensors behind. Rather than reach
-  // into the engine, the forward function catches it and returns a scalar of A: the engine then
-  // runs its (tiny) backward pass and frees everything the recorded ops saved, and the error is
-  // rethrown once the engine is clean.
-  let failure: { error: unknown } | null = null;
-  try {
-    const { grads } = guardedBackward(fn, plan, () =>
-      tf.engine().gradients(
-        () => {
-          try {
-            const values = new Map<number, tf.Tensor>(frontier);
-            tapIn(values);
-            valueTaps(values);
-            for (const step of plan.head) {
-              const args = step.inputs.map((v) => values.get(v) as tf.Tensor);
-              const stepCtx = contextFor(step);
-              const outs = guarded(fn, step, () => applyStep(step, args, stepCtx));
-              step.outputs.forEach((v, k) => values.set(v, outs[k] as tf.Tensor));
-              tapIn(values);
-              valueTaps(values);
-            }
-            const output = values.get(plan.outputValue) as tf.Tensor;
-            const { scores, extras } = score(output);
-            const keptExtras = {} as Record<string, tf.Tensor>;
-            for (const [k, t] of Object.entries(extras)) keptExtras[k] = keep(t);
-            captured = { output: keep(output), scores: keep(scores), extras: keptExtras as S };
-            return tf.sum(scores) as tf.Scalar;
-          } catch (e) {
-            failure = { error: e };
-            return tf.sum(tf.mul(a, 0)) as tf.Scalar;
-          }
-        },
-        [a],
-        undefined,
-        true,
-      ),
-    );
-    if (failure !== null) {
-      grads.forEach((g) => g?.dispose());
-      throw (failure as { error: unknown }).error;
+  const tapValues = (tape: HeadTape, values: Map<number, tf.Tensor>): void => {
+    const t = tap === undefined ? undefined : values.get(tap);
+    if (t !== undefined) values.set(tap as number, tape.tap(tapped, t));
+    taps?.forEach((r, i) => {
+      const v = r.step === null ? values.get(r.value) : undefined;
+      if (v !== undefined) values.set(r.value, tape.tap(slots?.[i] as TapSlot, v));
+    });
+  };
+  const replay = (tape: HeadTape): tf.Tensor => {
+    const values = new Map<number, tf.Tensor>(frontier);
+    tapValues(tape, values);
+    for (const step of plan.head) {
+      const args = step.inputs.map((v) => values.get(v) as tf.Tensor);
+      const stepCtx = contextOf(tape, step);
+      const outs = guarded(fn, step, () => applyStep(step, args, stepCtx));
+      step.outputs.forEach((v, k) => values.set(v, outs[k] as tf.Tensor));
+      tapValues(tape, values);
     }
-    const c = captured as unknown as { output: tf.Tensor; scores: tf.Tensor1D; extras: S };
-    const extras = {} as Record<string, tf.Tensor>;
-    for (const [k, t] of Object.entries(c.extras)) extras[k] = tf.clone(t);
-    const ta = tappedActivation as tf.Tensor | null;
-    const tg = tappedGradient as tf.Tensor | null;
-    return {
-      gradients: grads[0] ?? tf.zerosLike(a),
-      output: tf.clone(c.output),
-      scores: tf.clone(c.scores),
-      extras: extras as S,
-      tapped: ta === null || tg === null ? null : { activation: tf.clone(ta), gradient: tf.clone(tg) },
-      // A tapped value the scores do not depend on gets no gradient call: its gradient is zero.
-      taps:
-        taps === undefined
-          ? undefined
-          : slots.map((e) =>
-              e.activation === null
-                ? null
-                : { activation: tf.clone(e.activation), gradient: e.gradient === null ? tf.zerosLike(e.activation) : tf.clone(e.gradient) },
-            ),
-    };
-  } catch (e) {
-    if (failure === null) releaseTapeAfterBackwardError();
-    throw e;
-  } finally {
-    for (const t of kept) t.dispose();
-  }
-}
-
-/**
- * An error thrown by a gradient function (a layer's backward pass, e.g. a kernel the backend lacks)
- * leaves the tape's saved tensors allocated: tfjs frees them only at the end of a successful backward
- * pass, and offers no public way to do it. This frees them the way the engine does, through its
- * `state` (tfjs-core 4.x: `gradientDepth`, `activeTape[].saved`), only when that state has the
- * expected shape and no outer gradient computation is running (whose tape is not ours to touch).
- * test/core/reliability.test.ts fails if a tfjs release changes this state.
- */
-function releaseTapeAfterBackwardError(): void {
-  const state = (tf.engine() as unknown as { state?: { gradientDepth?: unknown; activeTape?: unknown } }).state;
-  if (state === undefined || state.gradientDepth !== 0 || !Array.isArray(state.activeTape)) return;
-  for (const node of state.activeTape as Array<{ saved?: unknown }>) {
-    if (Array.isArray(node.saved)) for (const t of node.saved as tf.Tensor[]) t.dispose();
-  }
-  state.activeTape = null;
+    return values.get(plan.outputValue) as tf.Tensor;
+  };
+  return headPass(frontier.get(plan.targetValue) as tf.Tensor, replay, score, tapped, slots, (run) => guardedBackward(fn, plan, run));
 }
 
 /** Layers replayed through the applier even in forward-only runs (for accuracy, not gradients). */
