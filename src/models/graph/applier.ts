@@ -308,19 +308,28 @@ const keepDims = (node: GraphNode): boolean => attrBool(node, 'keep_dims', false
 
 const isSpatial = (axes: number[], rank: number): boolean => rank === 4 && axes.length === 2 && axes.includes(1) && axes.includes(2);
 
-const mean: OpRule = {
-  params: [1],
-  run(node, inputs, ctx) {
-    const x = t(inputs, 0);
-    const axes = reduceAxes(inputs, x.rank);
-    if (ctx.mode === 'gradient' && isSpatial(axes, x.rank)) {
-      const [b, , , c] = x.shape as [number, number, number, number];
-      const g = globalAveragePool(x as tf.Tensor4D);
-      return keepDims(node) ? tf.reshape(g, [b, 1, 1, c]) : g;
-    }
-    return tf.mean(x, axes, keepDims(node));
-  },
-};
+/**
+ * A reduction whose spatial form (global pooling: axes 1 and 2 of a rank-4 value) runs under the
+ * tape through `pool` (gradops' gradient); other axes, and forward-only runs, through `reduce`.
+ */
+function spatialReduction(pool: (x: tf.Tensor4D) => tf.Tensor, reduce: (x: tf.Tensor, axes: number[], keep: boolean) => tf.Tensor): OpRule {
+  return {
+    params: [1],
+    run(node, inputs, ctx) {
+      const x = t(inputs, 0);
+      const axes = reduceAxes(inputs, x.rank);
+      if (ctx.mode === 'gradient' && isSpatial(axes, x.rank)) {
+        const [b, , , c] = x.shape as [number, number, number, number];
+        const g = pool(x as tf.Tensor4D);
+        return keepDims(node) ? tf.reshape(g, [b, 1, 1, c]) : g;
+      }
+      return reduce(x, axes, keepDims(node));
+    },
+  };
+}
+
+/** `Mean` over the spatial axes is global average pooling (gradops `globalAveragePool`: a one-broadcast gradient). */
+const mean = spatialReduction(globalAveragePool, tf.mean);
 
 function reduction(f: (x: tf.Tensor, axes: number[], keep: boolean) => tf.Tensor): OpRule {
   return { params: [1], run: (node, inputs) => f(t(inputs, 0), reduceAxes(inputs, t(inputs, 0).rank), keepDims(node)) };
@@ -331,19 +340,7 @@ function reduction(f: (x: tf.Tensor, axes: number[], keep: boolean) => tf.Tensor
  * maximum (gradops `globalMaxPoolFirstMax`: tfjs' gives it to every tied maximum); other `Max`
  * reductions are tfjs'.
  */
-const maxRule: OpRule = {
-  params: [1],
-  run(node, inputs, ctx) {
-    const x = t(inputs, 0);
-    const axes = reduceAxes(inputs, x.rank);
-    if (ctx.mode === 'gradient' && isSpatial(axes, x.rank)) {
-      const [b, , , c] = x.shape as [number, number, number, number];
-      const g = globalMaxPoolFirstMax(x as tf.Tensor4D);
-      return keepDims(node) ? tf.reshape(g, [b, 1, 1, c]) : g;
-    }
-    return tf.max(x, axes, keepDims(node));
-  },
-};
+const maxRule = spatialReduction(globalMaxPoolFirstMax, tf.max);
 
 // ---------------------------------------------------------------------------------------------
 // Element-wise ops
