@@ -5,60 +5,24 @@
  * (SwiftShader), once with WebGL hidden from the page, where it must fall back to wasm.
  * A screenshot is saved under out/examples/ for humans.
  */
-import { existsSync, mkdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium, type Browser } from 'playwright';
-import type { ViteDevServer } from 'vite';
-import { createServer } from 'vite';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser } from 'playwright';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-
-declare global {
-  interface Window {
-    tfcamReady: Promise<void>;
-    tfcamLast?: { classIndex: number; layer: string; method: string; backend: string } | { error: string };
-  }
-}
-
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const chromiumPath = process.env['TFCAM_CHROMIUM'] ?? '/usr/bin/chromium';
-const hasModel = existsSync(join(repo, 'models', 'shapes', 'model.json'));
-const skipReason =
-  process.env['TFCAM_BACKEND'] !== 'cpu'
-    ? 'runs once (in the cpu project)'
-    : !existsSync(chromiumPath)
-      ? `no Chromium at ${chromiumPath} (apt-get install chromium)`
-      : !hasModel
-        ? 'models/shapes is missing'
-        : null;
+import { type ExamplePage, examplePageSkipReason as skipReason, repo, startExamplePage } from './example-page.js';
 
 describe.skipIf(skipReason !== null)(`browser example${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
-  let server: ViteDevServer;
+  let example: ExamplePage;
   let browser: Browser;
   let url: string;
 
   beforeAll(async () => {
-    server = await createServer({ configFile: join(repo, 'examples', 'browser', 'vite.config.ts'), server: { port: 0 } });
-    await server.listen();
-    url = server.resolvedUrls?.local[0] ?? '';
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: [
-        '--no-sandbox',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        // Software WebGL2, so the page has WebGL on every machine.
-        '--use-angle=swiftshader',
-        '--enable-unsafe-swiftshader',
-      ],
-    });
+    example = await startExamplePage();
+    ({ browser, url } = example);
   }, 120_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await server?.close();
+    await example?.close();
   });
 
   /** Opens the page, explains the first sample with gradCam, checks the painted overlay; returns the backend it ran on. */

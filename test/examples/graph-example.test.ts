@@ -3,82 +3,26 @@
  * model.json of format 'graph-model' (a MobileNetV2-like graph built in code, served to the page by
  * intercepting its requests), explained on webgl in headless Chromium.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium, type Browser } from 'playwright';
-import type { ViteDevServer } from 'vite';
-import { createServer } from 'vite';
+import type { Browser } from 'playwright';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { graphTestSpec } from '../helpers/graph-models.js';
-
-declare global {
-  interface Window {
-    tfcamReady: Promise<void>;
-    tfcamLast?: { classIndex: number; layer: string; method: string; backend: string } | { error: string };
-  }
-}
-
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const chromiumPath = process.env['TFCAM_CHROMIUM'] ?? '/usr/bin/chromium';
-const skipReason =
-  process.env['TFCAM_BACKEND'] !== 'cpu'
-    ? 'runs once (in the cpu project)'
-    : !existsSync(chromiumPath)
-      ? `no Chromium at ${chromiumPath} (apt-get install chromium)`
-      : !existsSync(join(repo, 'models', 'shapes', 'model.json'))
-        ? 'models/shapes is missing'
-        : // (The example's graph-model loading lands with its explainer/live rework.)
-          !readFileSync(join(repo, 'examples', 'browser', 'main.ts'), 'utf8').includes('loadGraphModel')
-          ? 'examples/browser does not load graph models yet'
-          : null;
-
-/** model.json and its weights for a code-built graph model (24x24x3 input, 5 classes). */
-function graphModelFiles(): { json: string; weights: Buffer } {
-  const spec = graphTestSpec('residual');
-  spec.makeTwin().dispose();
-  const a = spec.artifacts;
-  const json = JSON.stringify({
-    format: a.format,
-    generatedBy: a.generatedBy,
-    convertedBy: a.convertedBy,
-    modelTopology: a.modelTopology,
-    userDefinedMetadata: a.userDefinedMetadata,
-    weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }],
-  });
-  return { json, weights: Buffer.from(a.weightData as ArrayBuffer) };
-}
+import { type ExamplePage, examplePageSkipReason as skipReason, graphModelFiles, startExamplePage } from './example-page.js';
 
 describe.skipIf(skipReason !== null)(`browser example with a graph model${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
-  let server: ViteDevServer;
+  let example: ExamplePage;
   let browser: Browser;
   let url: string;
 
   beforeAll(async () => {
-    server = await createServer({ configFile: join(repo, 'examples', 'browser', 'vite.config.ts'), server: { port: 0 } });
-    await server.listen();
-    url = server.resolvedUrls?.local[0] ?? '';
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: [
-        '--no-sandbox',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        '--use-angle=swiftshader',
-        '--enable-unsafe-swiftshader',
-      ],
-    });
+    example = await startExamplePage();
+    ({ browser, url } = example);
   }, 120_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await server?.close();
+    await example?.close();
   });
 
   it('loads ?model=<graph model.json> (told apart by its format) and explains the sample with it', async () => {
-    const files = graphModelFiles();
+    const files = graphModelFiles('residual');
     const page = await browser.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));

@@ -13,14 +13,11 @@
  * - drag and drop: a dropped image becomes the explained image.
  * Screenshots are saved under out/examples/ for humans (docs/images/live.png is one of them).
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright';
-import type { ViteDevServer } from 'vite';
-import { createServer } from 'vite';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Page } from 'playwright';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { graphTestSpec } from '../helpers/graph-models.js';
+import { type ExamplePage, examplePageSkipReason as skipReason, graphModelFiles, repo, startExamplePage } from './example-page.js';
 
 interface LiveState {
   running: boolean;
@@ -36,58 +33,30 @@ interface LiveState {
 
 declare global {
   interface Window {
-    tfcamReady: Promise<void>;
     tfcamLive: { state(): LiveState };
     tfcamCompare?: Array<{ method: string; ms?: number; error?: string }>;
-    tfcamLast?: { classIndex: number; layer: string; method: string; backend: string } | { error: string };
     /** Set by the init script below: WebGL calls that read pixels back to the host. */
     tfcamReadPixels?: number;
   }
 }
-
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const chromiumPath = process.env['TFCAM_CHROMIUM'] ?? '/usr/bin/chromium';
-const hasModel = existsSync(join(repo, 'models', 'shapes', 'model.json'));
-const skipReason =
-  process.env['TFCAM_BACKEND'] !== 'cpu'
-    ? 'runs once (in the cpu project)'
-    : !existsSync(chromiumPath)
-      ? `no Chromium at ${chromiumPath} (apt-get install chromium)`
-      : !hasModel
-        ? 'models/shapes is missing'
-        : null;
 
 /** Frames each live measurement runs for (after the first frames, which compile shaders). */
 const FRAMES = 24;
 const WARM = 4;
 
 describe.skipIf(skipReason !== null)(`browser example: live mode${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
-  let server: ViteDevServer;
-  let browser: Browser;
+  let example: ExamplePage;
   let page: Page;
   const errors: string[] = [];
 
   beforeAll(async () => {
-    server = await createServer({ configFile: join(repo, 'examples', 'browser', 'vite.config.ts'), server: { port: 0 } });
-    await server.listen();
-    const url = server.resolvedUrls?.local[0] ?? '';
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: [
-        '--no-sandbox',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        '--use-angle=swiftshader',
-        '--enable-unsafe-swiftshader',
-        // A camera without a camera: Chromium's moving test pattern, no permission prompt.
-        '--use-fake-device-for-media-stream',
-        '--use-fake-ui-for-media-stream',
-        '--autoplay-policy=no-user-gesture-required',
-      ],
-    });
-    page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+    example = await startExamplePage([
+      // A camera without a camera: Chromium's moving test pattern, no permission prompt.
+      '--use-fake-device-for-media-stream',
+      '--use-fake-ui-for-media-stream',
+      '--autoplay-policy=no-user-gesture-required',
+    ]);
+    page = await example.browser.newPage({ viewport: { width: 1280, height: 1000 } });
     page.on('pageerror', (e) => errors.push(e.message));
     // Counts WebGL's reads back to the host (synchronous and into pixel-pack buffers alike).
     await page.addInitScript({
@@ -97,13 +66,12 @@ describe.skipIf(skipReason !== null)(`browser example: live mode${skipReason ? `
           proto.readPixels = function (...args) { window.tfcamReadPixels++; return original.apply(this, args); };
         }`,
     });
-    await page.goto(url);
+    await page.goto(example.url);
     await page.evaluate(() => window.tfcamReady);
   }, 180_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await server?.close();
+    await example?.close();
   });
 
   /** The lowest count of the first half of the samples equals the second half's; in-flight frames add at most 2. */
@@ -218,22 +186,11 @@ describe.skipIf(skipReason !== null)(`browser example: live mode${skipReason ? `
 
   it("loads a GraphModel from the model URL field (told apart by model.json's format) and explains with it", async () => {
     // A small converter-layout graph model (test/helpers/graph-models.ts), written as model.json + weights.bin.
-    const spec = graphTestSpec('plain');
+    const files = graphModelFiles('plain');
     const dir = join(repo, 'out', 'examples', 'graph-plain');
     mkdirSync(dir, { recursive: true });
-    const a = spec.artifacts;
-    writeFileSync(join(dir, 'weights.bin'), Buffer.from(a.weightData as ArrayBuffer));
-    writeFileSync(
-      join(dir, 'model.json'),
-      JSON.stringify({
-        format: a.format,
-        generatedBy: a.generatedBy,
-        convertedBy: a.convertedBy,
-        modelTopology: a.modelTopology,
-        userDefinedMetadata: a.userDefinedMetadata,
-        weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }],
-      }),
-    );
+    writeFileSync(join(dir, 'weights.bin'), files.weights);
+    writeFileSync(join(dir, 'model.json'), files.json);
     await page.fill('#model-url', `/@fs${dir}/model.json`);
     await page.evaluate(() => {
       delete window.tfcamLast;
